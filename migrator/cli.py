@@ -1,0 +1,126 @@
+"""The ``ms-migrate`` command line.
+
+``ms-migrate PATH...`` is ``ms-migrate convert PATH...``. Heavy modules (torch, mindspore) are
+imported only by ``ms-migrate ckpt``; the converter and ``check`` need libcst and click only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+
+EPILOG = """\b
+Exit status: 0 everything translated; 1 converted, but untranslated torch APIs remain
+(each marked in the output with '# ms-migrate: untranslated ...'); 2 some input could not
+be processed (named on stderr; the rest was still converted) or bad usage.
+"""
+
+
+class _DefaultToConvert(click.Group):
+    """Lets `ms-migrate model.py` mean `ms-migrate convert model.py`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["convert", *args]
+        elif not args:
+            args = ["--help"]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToConvert, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(__version__, prog_name="ms-migrate")
+def main() -> None:
+    """ms-migrate: convert PyTorch programs into MindSpore programs.
+
+    \b
+      ms-migrate train.py                 writes train_mindspore.py beside it
+      ms-migrate src/ -o src_ms/          mirrors a folder (non-Python files copied)
+      ms-migrate check src/               lint for torch APIs left or untranslatable
+      ms-migrate ckpt model.pth -o model.ckpt --param-map map.json
+      ms-migrate rules --json             every mapping rule
+    """
+
+
+@main.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "out", type=click.Path(), help="Output file or folder. Default: X_mindspore.py / D_mindspore/ beside each input.")
+@click.option("--inplace", is_flag=True, help="Rewrite the input files themselves (the only way inputs change).")
+@click.option("--diff", is_flag=True, help="Print a unified diff and write nothing.")
+@click.option("--report", "report_path", type=click.Path(), help="Write the JSON report to this file.")
+@click.option("--param-map", "param_map_path", type=click.Path(),
+              help="Write the parameter map (torch state_dict name -> MindSpore name per model class). "
+                   "Default: ms_migrate_param_map.json in the output folder (or beside the output file).")
+@click.option("-j", "--jobs", type=int, default=0, help="Processes for folders (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary on stderr (and errors).")
+def convert(paths, out, inplace, diff, report_path, param_map_path, jobs, quiet):
+    """Convert PyTorch files or folders to MindSpore."""
+    from .pipeline import UsageError, plan, run, unified_diff
+
+    if inplace and out:
+        raise click.UsageError("--inplace and -o exclude each other")
+    write = not diff
+    try:
+        tasks = plan(list(paths), out, inplace, write)
+    except UsageError as exc:
+        click.echo(f"ms-migrate: error: {exc}", err=True)
+        sys.exit(2)
+    report = run(tasks, jobs=jobs, keep_output=diff, progress=sys.stderr.isatty() and not quiet,
+                 param_map=not diff)
+    if diff:
+        for t, res in zip([t for t in tasks if t.python or t.error], report.files):
+            if res.output is not None and res.status == "converted":
+                with open(t.src, "rb") as fh:
+                    click.echo(unified_diff(t.display, fh.read(), res.output), nl=False)
+    lines = report.summary_lines()
+    for line in (lines[-1:] if quiet else lines):
+        click.echo(line, err=True)
+    if quiet:
+        for f in report.errors:
+            click.echo(f"{f.path}: error: {f.error}", err=True)
+    if report_path:
+        report.write_json(report_path)
+    if write:
+        from .param_map import write_param_map
+        dest = param_map_path or _default_param_map_path(tasks, out, inplace)
+        if dest and write_param_map(report, dest) and not quiet:
+            click.echo(f"ms-migrate: parameter map written to {dest}", err=True)
+    if any(t.python and t.dst for t in tasks) and not quiet and report.apis_translated:
+        click.echo("ms-migrate: tip: on CPUs with AVX-512, set ONEDNN_MAX_CPU_ISA=AVX2 before running the "
+                   "converted code; MindSpore's CPU convolutions are much faster with it.", err=True)
+    sys.exit(report.exit_code())
+
+
+def _default_param_map_path(tasks, out, inplace) -> str | None:
+    dests = [t.dst for t in tasks if t.dst]
+    if not dests:
+        return None
+    if out and (os.path.isdir(out) or len(tasks) > 1):
+        return os.path.join(out, "ms_migrate_param_map.json")
+    first = dests[0]
+    return os.path.join(os.path.dirname(os.path.abspath(first)), "ms_migrate_param_map.json")
+
+
+@main.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Print every rule as a JSON object.")
+def rules_cmd(as_json):
+    """List the mapping rules (torch API -> MindSpore)."""
+    from .rules import default_rules
+    from .ruledocs import rule_records
+
+    records = rule_records(default_rules())
+    if as_json:
+        click.echo(json.dumps(records, indent=1))
+        return
+    for r in records:
+        click.echo(f"{r['torch']:50} -> {r['mindspore'] or '(untranslated: ' + r['reason'] + ')'}")
+    n = sum(1 for r in records if r["mindspore"])
+    click.echo(f"{len(records)} rules, {n} with a MindSpore target, {sum(1 for r in records if r['tested'])} tested",
+               err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Per-file state shared by the transformers: resolved imports, rules, findings, imports to add."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .names import ImportTable, name_is_free
+from .rules import Rule, RuleSet
+
+MARKER_PREFIX = "# ms-migrate: untranslated"
+
+
+@dataclass
+class Finding:
+    """Something the conversion could not do (``untranslated``) or did with a caveat (``warning``)."""
+
+    kind: str  # "untranslated" | "warning" | "error"
+    api: str
+    reason: str
+    node: cst.CSTNode | None = None
+    line: int = 0
+    col: int = 0
+
+    def marker(self) -> str:
+        if self.kind == "untranslated":
+            return f"{MARKER_PREFIX} {self.api}: {self.reason}"
+        return f"# ms-migrate: note {self.api}: {self.reason}"
+
+
+class Untranslated(Exception):
+    """Raised by value transforms and handlers that cannot translate a call."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class FileContext:
+    rules: RuleSet
+    table: ImportTable
+    source: str
+    findings: list[Finding] = field(default_factory=list)
+    # import statement text -> (alias or None); insertion order is output order
+    imports_needed: dict[str, None] = field(default_factory=dict)
+    # torch modules that must stay imported because a reference to them was left untranslated
+    torch_imports_kept: dict[str, None] = field(default_factory=dict)
+    apis_found: int = 0
+    apis_translated: int = 0
+    helpers_needed: dict[str, None] = field(default_factory=dict)
+    # marker frames: one list of findings per statement being visited
+    frames: list[list[Finding]] = field(default_factory=list)
+    _alias_ok: dict[str, bool] = field(default_factory=dict)
+
+    # ---- bookkeeping -------------------------------------------------------------------
+    def translated(self, n: int = 1) -> None:
+        self.apis_found += n
+        self.apis_translated += n
+
+    def untranslated(self, api: str, reason: str, node: cst.CSTNode | None) -> None:
+        self.apis_found += 1
+        self.record(Finding("untranslated", api, reason, node))
+
+    def warn(self, api: str, reason: str, node: cst.CSTNode | None) -> None:
+        self.record(Finding("warning", api, reason, node))
+
+    def record(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        if self.frames:
+            self.frames[-1].append(finding)
+
+    # ---- spelling MindSpore names in the output ---------------------------------------
+    def render(self, qualified: str) -> cst.BaseExpression:
+        """A MindSpore qualified name as an expression, registering the import it needs."""
+        return cst.parse_expression(self.render_text(qualified))
+
+    def render_text(self, qualified: str) -> str:
+        prefix = qualified
+        while prefix and prefix not in self.rules.render:
+            prefix = prefix.rpartition(".")[0]
+        if not prefix:
+            root = qualified.split(".", 1)[0]
+            self.imports_needed[f"import {root}"] = None
+            return qualified
+        spec = self.rules.render[prefix]
+        alias = spec.get("alias")
+        rest = qualified[len(prefix):]
+        if alias and self._alias_free(alias, spec["import"]):
+            self.imports_needed[spec["import"]] = None
+            return alias + rest
+        self.imports_needed[f"import {prefix}"] = None
+        return qualified
+
+    def _alias_free(self, alias: str, import_line: str) -> bool:
+        ok = self._alias_ok.get(alias)
+        if ok is None:
+            ok = import_line in self.source or name_is_free(self.source, alias, self.table)
+            self._alias_ok[alias] = ok
+        return ok
+
+    def torch_reference(self, qualified: str, local: str) -> cst.BaseExpression | None:
+        """Keep a torch reference usable when it is left untranslated.
+
+        The user's alias (``nn``, ``F``...) may now name a MindSpore module, so a reference
+        that does not start at the package root is spelled out in full (``torch.nn.X``) and
+        the module it lives in stays imported. Returns the replacement, or None to keep it."""
+        head = local.split(".", 1)[0]
+        self.torch_imports_kept[self.table.import_of.get(head, qualified.split(".", 1)[0])] = None
+        if local != qualified:
+            return cst.parse_expression(qualified)
+        return None
+
+    def rule(self, qualified: str) -> Rule | None:
+        r = self.rules.get(qualified)
+        if r is None and "." not in qualified:
+            for mod in self.table.star_modules:
+                r = self.rules.get(f"{mod}.{qualified}")
+                if r is not None:
+                    break
+        return r

@@ -1,0 +1,146 @@
+"""Which local names refer to torch, and how MindSpore targets are spelled in the output.
+
+Resolution is deliberately cheap (no libcst metadata): one walk over the statements collects
+the imports of torch, torchvision and torchaudio (at any depth: inside ``try``, functions...)
+and module-level re-bindings such as ``F = torch.nn.functional``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+TORCH_ROOTS = ("torch", "torchvision", "torchaudio")
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a pure Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if not isinstance(node, cst.Name):
+        return None
+    parts.append(node.value)
+    return ".".join(reversed(parts))
+
+
+def module_name(node: cst.BaseExpression | None) -> str:
+    if node is None:
+        return ""
+    return dotted_name(node) or ""
+
+
+def is_torch_module(qualified: str) -> bool:
+    return qualified.split(".", 1)[0] in TORCH_ROOTS
+
+
+@dataclass
+class ImportTable:
+    """Local name -> qualified torch name, plus what the import statements bound."""
+
+    aliases: dict[str, str] = field(default_factory=dict)
+    star_modules: list[str] = field(default_factory=list)
+    # qualified module each alias needs imported to stay usable if a reference is left untranslated
+    import_of: dict[str, str] = field(default_factory=dict)
+    mentions_mindspore: bool = False
+
+    def resolve(self, node: cst.BaseExpression) -> str | None:
+        name = dotted_name(node)
+        if name is None:
+            return None
+        return self.resolve_dotted(name)
+
+    def resolve_dotted(self, name: str) -> str | None:
+        head, _, rest = name.partition(".")
+        q = self.aliases.get(head)
+        if q is None:
+            return None
+        return f"{q}.{rest}" if rest else q
+
+
+def _import_aliases(stmt: cst.Import | cst.ImportFrom, table: ImportTable) -> None:
+    if isinstance(stmt, cst.Import):
+        for a in stmt.names:
+            full = module_name(a.name)
+            root = full.split(".", 1)[0]
+            if root == "mindspore":
+                table.mentions_mindspore = True
+            if root not in TORCH_ROOTS:
+                continue
+            if a.asname is not None:
+                local = a.asname.name.value  # type: ignore[union-attr]
+                table.aliases[local] = full
+                table.import_of[local] = full
+            else:
+                table.aliases[root] = root
+                table.import_of.setdefault(root, full)
+        return
+    if stmt.relative:
+        return
+    mod = module_name(stmt.module)
+    root = mod.split(".", 1)[0]
+    if root == "mindspore":
+        table.mentions_mindspore = True
+    if root not in TORCH_ROOTS:
+        return
+    if isinstance(stmt.names, cst.ImportStar):
+        table.star_modules.append(mod)
+        return
+    for a in stmt.names:
+        name = module_name(a.name)
+        local = a.asname.name.value if a.asname is not None else name  # type: ignore[union-attr]
+        table.aliases[local] = f"{mod}.{name}"
+        table.import_of[local] = mod
+
+
+def _walk_statements(body, table: ImportTable, top: bool) -> None:
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Import, cst.ImportFrom)):
+                    _import_aliases(small, table)
+                elif top and isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    # module-level re-binding: F = torch.nn.functional
+                    target = small.targets[0].target
+                    q = table.resolve(small.value)
+                    if isinstance(target, cst.Name) and q is not None:
+                        table.aliases[target.value] = q
+                        table.import_of[target.value] = q.split(".", 1)[0]
+        elif isinstance(stmt, cst.BaseCompoundStatement):
+            for block in _blocks_of(stmt):
+                _walk_statements(block, table, top and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)))
+
+
+def _blocks_of(stmt: cst.BaseCompoundStatement):
+    body = stmt.body
+    if isinstance(body, cst.IndentedBlock):
+        yield body.body
+    elif isinstance(body, cst.SimpleStatementSuite):
+        yield [cst.SimpleStatementLine(body=body.body)]
+    for attr in ("orelse", "finalbody"):
+        sub = getattr(stmt, attr, None)
+        if sub is not None:
+            if isinstance(sub, cst.If):
+                yield [sub]
+            else:
+                yield from _blocks_of(sub)
+    for h in getattr(stmt, "handlers", ()):
+        yield from _blocks_of(h)
+    for c in getattr(stmt, "cases", ()):
+        yield from _blocks_of(c)
+
+
+def build_import_table(module: cst.Module) -> ImportTable:
+    table = ImportTable()
+    _walk_statements(module.body, table, True)
+    return table
+
+
+def name_is_free(source: str, name: str, table: ImportTable) -> bool:
+    """May the output use ``name`` for a MindSpore module? Conservative: any non-attribute
+    occurrence of the word that is not a torch alias makes it taken."""
+    if name in table.aliases:
+        return True
+    return re.search(rf"(?<![.\w]){re.escape(name)}\b", source) is None

@@ -1,0 +1,225 @@
+"""Loading and validating the mapping rules in ``rules/*.toml``.
+
+A rule maps one torch API (its qualified name is the TOML table key) to its MindSpore
+counterpart. Rules are data; the transformers in ``migrator.transforms`` interpret them.
+The schema is documented in ``rules/README.md``; every key a rule may carry is listed in
+``RULE_KEYS`` below, and anything else is an error that names the file and the key.
+"""
+from __future__ import annotations
+
+import os
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .signature import Signature, parse_signature
+
+# key -> (expected python type(s), one-line meaning). Kept next to the loader so the
+# validator and the documentation cannot drift apart (rules/README.md is checked against it).
+RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "to": ((str,), "qualified MindSpore target; `mindspore.Tensor.X` means a method on the receiver"),
+    "sig": ((str,), "torch signature without self, e.g. \"input, dim=None, keepdim=False\""),
+    "ms_args": ((list,), "MindSpore parameters that may be passed positionally, in order"),
+    "rename": ((dict,), "torch argument -> MindSpore keyword"),
+    "emit": ((dict,), "MindSpore keyword -> code emitted when the call does not set it"),
+    "drop": ((list,), "torch arguments with no effect in MindSpore (dropped)"),
+    "unsupported_args": ((dict,), "torch argument -> reason; a call passing a non-default value is left untranslated"),
+    "transform": ((dict,), "torch argument -> name of a value transform in migrator.transforms.values"),
+    "template": ((str,), "output expression; {self} is the receiver, {name} a bound torch argument"),
+    "templates": ((list,), "[[\"arg1,arg2\", template], ...]: the first whose arguments are all given wins"),
+    "handler": ((str,), "name of a bespoke handler in migrator.transforms.handlers"),
+    "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
+    "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
+    "aliases": ((list,), "other qualified torch names for the same API"),
+    "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
+    "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
+    "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
+    "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer' or 'any'"),
+    "example": ((dict,), "one executed example: {setup, expr, inputs, train, rtol, atol, dtype_only}"),
+    "examples": ((list,), "several executed examples, as `example`"),
+}
+EXAMPLE_KEYS = {"setup", "expr", "inputs", "train", "rtol", "atol", "check_dtype", "compare", "seed", "torch_only_setup"}
+RECEIVERS = {"tensor", "module", "optimizer", "any"}
+
+
+class RuleError(ValueError):
+    """A malformed rule: the message names the file and the key."""
+
+
+@dataclass
+class Rule:
+    torch: str
+    source: str  # "rules/file.toml"
+    to: str | None = None
+    sig: str | None = None
+    ms_args: list[str] | None = None
+    rename: dict[str, str] = field(default_factory=dict)
+    emit: dict[str, str] = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
+    unsupported_args: dict[str, str] = field(default_factory=dict)
+    transform: dict[str, str] = field(default_factory=dict)
+    template: str | None = None
+    templates: list[list[str]] | None = None
+    handler: str | None = None
+    unsupported: str | None = None
+    note: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    param_transforms: dict[str, str] = field(default_factory=dict)
+    fill_params: dict[str, str] = field(default_factory=dict)
+    receiver: str = "tensor"
+    example: dict | None = None
+    examples: list[dict] = field(default_factory=list)
+
+    @property
+    def is_method(self) -> bool:
+        return self.torch.startswith(("torch.Tensor.", "torch.nn.Module.", "torch.optim.Optimizer."))
+
+    @property
+    def method_name(self) -> str:
+        return self.torch.rsplit(".", 1)[1]
+
+    @property
+    def translated(self) -> bool:
+        return self.unsupported is None
+
+    @cached_property
+    def signature(self) -> Signature | None:
+        if self.sig is None:
+            return None
+        try:
+            return parse_signature(self.sig)
+        except SyntaxError as exc:
+            raise RuleError(f"{self.source}: [{self.torch}] sig: not a parameter list ({exc.msg})") from None
+
+    def all_examples(self) -> list[dict]:
+        return ([self.example] if self.example else []) + list(self.examples)
+
+    @property
+    def target_display(self) -> str | None:
+        if not self.translated:
+            return None
+        if self.to:
+            return self.to
+        if self.template:
+            return self.template
+        if self.templates:
+            return " | ".join(t for _, t in self.templates)
+        return self.handler
+
+
+def _check_rule(source: str, key: str, body: object) -> Rule:
+    where = f"{source}: [{key}]"
+    if not isinstance(body, dict):
+        raise RuleError(f"{where}: a rule must be a table")
+    for k, v in body.items():
+        if k not in RULE_KEYS:
+            raise RuleError(f"{where}: unknown key {k!r} (known: {', '.join(sorted(RULE_KEYS))})")
+        types, _ = RULE_KEYS[k]
+        if not isinstance(v, types):
+            raise RuleError(f"{where}: {k} must be a {types[0].__name__}, not {type(v).__name__}")
+    for k in ("rename", "emit", "unsupported_args", "transform", "params", "param_transforms", "fill_params"):
+        for a, b in body.get(k, {}).items():
+            if not isinstance(b, str):
+                raise RuleError(f"{where}: {k}.{a} must be a string")
+    for k in ("drop", "ms_args", "aliases"):
+        if not all(isinstance(x, str) for x in body.get(k, [])):
+            raise RuleError(f"{where}: {k} must be a list of strings")
+    if "templates" in body:
+        for t in body["templates"]:
+            if not (isinstance(t, list) and len(t) == 2 and all(isinstance(s, str) for s in t)):
+                raise RuleError(f"{where}: templates entries must be [\"args\", \"template\"] pairs")
+    exs = ([body["example"]] if "example" in body else []) + list(body.get("examples", []))
+    for ex in exs:
+        if not isinstance(ex, dict):
+            raise RuleError(f"{where}: an example must be a table")
+        bad = set(ex) - EXAMPLE_KEYS
+        if bad:
+            raise RuleError(f"{where}: unknown example key {sorted(bad)[0]!r} (known: {', '.join(sorted(EXAMPLE_KEYS))})")
+        if "expr" not in ex:
+            raise RuleError(f"{where}: an example needs `expr`")
+    has_target = any(k in body for k in ("to", "template", "templates", "handler"))
+    if "unsupported" in body and has_target:
+        raise RuleError(f"{where}: a rule is either `unsupported` or has a target, not both")
+    if "unsupported" not in body and not has_target:
+        raise RuleError(f"{where}: needs `to`, `template(s)`, `handler` or `unsupported`")
+    if body.get("receiver", "tensor") not in RECEIVERS:
+        raise RuleError(f"{where}: receiver must be one of {sorted(RECEIVERS)}")
+    if not key.startswith(("torch", "torchvision", "torchaudio")):
+        raise RuleError(f"{where}: the key must be a qualified torch name")
+    return Rule(torch=key, source=source, **body)
+
+
+def rules_dir() -> Path:
+    """The rules folder: ``rules/`` beside the package in a source checkout, else the installed copy."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "rules"
+    if (here.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    from importlib.resources import files
+
+    return Path(str(files("migrator._rules")))
+
+
+class RuleSet:
+    """All rules, indexed for the transformers."""
+
+    def __init__(self, rules: list[Rule], render: dict[str, dict]):
+        self.rules = rules
+        self.render = render  # module prefix -> {"alias": ..., "import": ...}
+        self.by_name: dict[str, Rule] = {}
+        self.methods: dict[str, list[Rule]] = {}
+        for r in rules:
+            for name in [r.torch, *r.aliases]:
+                if name in self.by_name:
+                    raise RuleError(f"{r.source}: [{r.torch}] duplicates {name!r} from {self.by_name[name].source}")
+                self.by_name[name] = r
+            if r.is_method:
+                self.methods.setdefault(r.method_name, []).append(r)
+
+    def get(self, qualified: str) -> Rule | None:
+        return self.by_name.get(qualified)
+
+    def method_rules(self, name: str) -> list[Rule]:
+        return self.methods.get(name, [])
+
+
+def load_rules(directory: str | os.PathLike | None = None) -> RuleSet:
+    directory = Path(directory) if directory else rules_dir()
+    rules: list[Rule] = []
+    render: dict[str, dict] = {}
+    for path in sorted(directory.glob("*.toml")):
+        source = f"rules/{path.name}"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RuleError(f"{source}: not valid TOML: {exc}") from None
+        if path.name == "render.toml":
+            render = _check_render(source, data)
+            continue
+        for key, body in data.items():
+            rules.append(_check_rule(source, key, body))
+    return RuleSet(rules, render)
+
+
+def _check_render(source: str, data: dict) -> dict[str, dict]:
+    out = {}
+    for prefix, body in data.get("module", {}).items():
+        if not isinstance(body, dict) or set(body) - {"alias", "import"} or "import" not in body:
+            raise RuleError(f"{source}: [module.\"{prefix}\"] needs `import` (and optionally `alias`) only")
+        out[prefix] = body
+    return out
+
+
+_CACHE: RuleSet | None = None
+
+
+def default_rules() -> RuleSet:
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = load_rules()
+    return _CACHE

@@ -1,0 +1,361 @@
+"""The one tree pass: a libcst transformer that dispatches each node to the concern that owns it.
+
+References and calls (``transforms.calls``), method calls (``transforms.methods``), model
+classes (``transforms.classes``), the training step (``transforms.training``), imports
+(``transforms.imports``) and markers (``transforms.markers``) live in their own modules; this
+class only walks the tree once and keeps the little state the walk needs.
+"""
+from __future__ import annotations
+
+import libcst as cst
+
+from .context import FileContext, Untranslated
+from .names import dotted_name
+from .transforms import calls, classes, imports, markers, methods, training
+
+_COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.TryStar, cst.Match)
+
+
+class _Scope:
+    __slots__ = ("kind", "is_cell", "name")
+
+    def __init__(self, kind: str, name: str, is_cell: bool = False):
+        self.kind, self.name, self.is_cell = kind, name, is_cell
+
+
+class Converter(cst.CSTTransformer):
+    def __init__(self, ctx: FileContext, convert_methods: bool = True):
+        super().__init__()
+        self.ctx = ctx
+        self.convert_methods = convert_methods
+        self.kinds = methods.Kinds()
+        self.known_cells: set[str] = set()
+        self.scopes: list[_Scope] = []
+        self._call_funcs: set[int] = set()
+        self._torch_chains: set[int] = set()
+        self._not_a_reference = 0  # inside Attribute.attr, Arg.keyword
+        self._depth = 0  # indented blocks entered
+        self._dropped: set[int] = set()  # expressions whose statement is to be removed
+        self._remove: set[int] = set()  # statement lines to remove
+        self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
+
+    # ---- statement frames (markers attach to the statement that holds the finding) -----
+    def _push(self) -> None:
+        self.ctx.frames.append([])
+
+    def _pop_attach(self, node):
+        return markers.attach(node, self.ctx.frames.pop())
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, _COMPOUND):
+            self._push()
+        return super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):
+        result = super().on_leave(original_node, updated_node)
+        if isinstance(original_node, _COMPOUND):
+            if isinstance(result, cst.CSTNode):
+                result = self._pop_attach(result)
+            else:
+                self.ctx.frames.pop()
+        return result
+
+    def visit_SimpleStatementLine(self, node) -> None:
+        self._push()
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        is_torch_import = any(isinstance(s, (cst.Import, cst.ImportFrom)) and imports.strip_torch(s) is not s
+                              for s in original_node.body)
+        node = self._pop_attach(updated_node)
+        if not node.body:
+            if is_torch_import and self._depth == 0:
+                # keep the line's place (and comments) for the MindSpore imports
+                placeholder = node.with_changes(body=[cst.Pass()])
+                self._import_lines.append(placeholder)
+                return placeholder
+            return self._removed_line(node)
+        return node
+
+    def _removed_line(self, node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        line = node.with_changes(body=[cst.Pass()])
+        self._remove.add(id(line))
+        return line
+
+    # ---- blocks -------------------------------------------------------------------------
+    def visit_IndentedBlock(self, node) -> None:
+        self._depth += 1
+
+    def leave_IndentedBlock(self, original_node, updated_node):
+        self._depth -= 1
+        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
+        body = self._drop_removed(body, updated_node)
+        if not body:
+            body = [cst.SimpleStatementLine(body=[cst.Pass()])]
+        return updated_node.with_changes(body=body)
+
+    def _drop_removed(self, body, owner):
+        """Remove marked statements; their comments move to the next statement."""
+        out, carry = [], []
+        for stmt in body:
+            if id(stmt) in self._remove:
+                carry += list(stmt.leading_lines)
+                trailing = stmt.trailing_whitespace.comment
+                if trailing is not None:
+                    carry.append(cst.EmptyLine(indent=True, comment=trailing))
+                continue
+            if carry:
+                stmt = stmt.with_changes(leading_lines=[*carry, *stmt.leading_lines])
+                carry = []
+            out.append(stmt)
+        if carry and out:
+            out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+        return out
+
+    def leave_Module(self, original_node, updated_node):
+        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
+        lines = imports.import_lines(self.ctx)
+        placeholders = {id(p) for p in self._import_lines}
+        first = next((s for s in body if id(s) in placeholders), None)
+        new_body = []
+        if first is None and lines:
+            i = imports.insertion_index(body)
+            body = body[:i] + imports.make_lines(lines, None) + body[i:]
+        for stmt in body:
+            if id(stmt) in placeholders:
+                if stmt is first and lines:
+                    new_body += imports.make_lines(lines, stmt)
+                    helpers = training.helper_statements(self.ctx)
+                    new_body += helpers
+                else:
+                    self._remove.add(id(stmt))
+                    new_body.append(stmt)
+                continue
+            new_body.append(stmt)
+        if first is None and self.ctx.helpers_needed:
+            i = imports.insertion_index(new_body) + len(lines)
+            new_body[i:i] = training.helper_statements(self.ctx)
+        new_body = self._drop_removed(new_body, updated_node)
+        return updated_node.with_changes(body=new_body)
+
+    # ---- imports ------------------------------------------------------------------------
+    def visit_Import(self, node) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node) -> bool:
+        return False
+
+    def leave_Import(self, original_node, updated_node):
+        return imports.strip_torch(updated_node)
+
+    def leave_ImportFrom(self, original_node, updated_node):
+        return imports.strip_torch(updated_node)
+
+    # ---- classes and functions ----------------------------------------------------------
+    def visit_ClassDef(self, node) -> None:
+        is_cell = classes.is_cell_class(node, self.ctx.table, self.ctx.rules, self.known_cells)
+        if is_cell:
+            self.known_cells.add(node.name.value)
+        self.scopes.append(_Scope("class", node.name.value, is_cell))
+
+    def leave_ClassDef(self, original_node, updated_node):
+        self.scopes.pop()
+        return updated_node
+
+    def visit_FunctionDef(self, node) -> None:
+        self.scopes.append(_Scope("function", node.name.value))
+
+    def leave_FunctionDef(self, original_node, updated_node):
+        self.scopes.pop()
+        if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
+                and self.scopes[-1].is_cell:
+            self.ctx.translated()
+            return updated_node.with_changes(name=cst.Name("construct"))
+        return updated_node
+
+    def _in_cell(self) -> bool:
+        return any(s.kind == "class" and s.is_cell for s in self.scopes)
+
+    # ---- names that are not references ----------------------------------------------------
+    def visit_Attribute_attr(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_Attribute_attr(self, node) -> None:
+        self._not_a_reference -= 1
+
+    def visit_Arg_keyword(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_Arg_keyword(self, node) -> None:
+        self._not_a_reference -= 1
+
+    # ---- references: torch.float32, nn.Module as a base, F.relu passed as a value ---------
+    def visit_Attribute(self, node) -> bool:
+        if self.ctx.table.resolve(node) is not None:
+            self._torch_chains.add(id(node))
+            return False
+        return True
+
+    def leave_Attribute(self, original_node, updated_node):
+        if id(original_node) in self._torch_chains:
+            if id(original_node) in self._call_funcs:
+                return updated_node  # leave_Call translates the whole call
+            return self._reference(original_node, updated_node)
+        if updated_node.attr.value == "forward" and self.convert_methods:
+            self.ctx.translated()
+            return updated_node.with_changes(attr=cst.Name("construct"))
+        return updated_node
+
+    def leave_Name(self, original_node, updated_node):
+        if self._not_a_reference or original_node.value not in self.ctx.table.aliases \
+                and not self.ctx.table.star_modules:
+            return updated_node
+        if id(original_node) in self._call_funcs:
+            return updated_node
+        if self.ctx.table.resolve(original_node) is None and self.ctx.rule(original_node.value) is None:
+            return updated_node
+        return self._reference(original_node, updated_node)
+
+    def _reference(self, original, updated):
+        local = dotted_name(original)
+        qualified = self.ctx.table.resolve(original) or self._star(local)
+        if qualified is None:
+            return updated
+        rule = self.ctx.rule(qualified)
+        if rule is not None and rule.translated and rule.to and not rule.is_method:
+            self.ctx.translated()
+            if rule.emit or rule.transform:
+                self.ctx.warn(qualified, f"used without a call: check the arguments it is called with "
+                                         f"(the rule emits {', '.join(sorted(rule.emit) or sorted(rule.transform))})", original)
+            return self.ctx.render(rule.to)
+        if rule is not None and rule.translated and rule.template is not None and "{" not in rule.template:
+            self.ctx.translated()
+            return calls.render_code(self.ctx, rule.template)
+        if _is_package_reference(qualified):
+            return updated
+        reason = rule.unsupported if rule is not None and rule.unsupported else (
+            "only its calls are translated" if rule is not None else "no MindSpore mapping known")
+        self.ctx.untranslated(qualified, reason, original)
+        return self.ctx.torch_reference(qualified, local) or updated
+
+    def _star(self, local: str | None) -> str | None:
+        if local is None or "." in local:
+            return None
+        for mod in self.ctx.table.star_modules:
+            if self.ctx.rules.get(f"{mod}.{local}") is not None:
+                return f"{mod}.{local}"
+        return None
+
+    # ---- calls --------------------------------------------------------------------------
+    def visit_Call(self, node) -> None:
+        self._call_funcs.add(id(node.func))
+
+    def leave_Call(self, original_node, updated_node):
+        func = original_node.func
+        local = dotted_name(func)
+        qualified = self.ctx.table.resolve(func) if local else None
+        if qualified is None and isinstance(func, cst.Name):
+            qualified = self._star(local)
+        if qualified is not None:
+            return self._torch_call(qualified, local, original_node, updated_node)
+        if isinstance(func, cst.Attribute) and self.convert_methods:
+            return self._method_call(original_node, updated_node)
+        return updated_node
+
+    def _torch_call(self, qualified, local, original, updated):
+        rule = self.ctx.rule(qualified)
+        if rule is None or not rule.translated or rule.is_method:
+            if _is_package_reference(qualified):
+                return updated
+            reason = rule.unsupported if rule is not None and rule.unsupported else "no MindSpore mapping known"
+            self.ctx.untranslated(qualified, reason, original)
+            func = self.ctx.torch_reference(qualified, local)
+            return updated.with_changes(func=func) if func is not None else updated
+        try:
+            result = calls.apply_rule(self.ctx, rule, updated, None)
+        except Untranslated as exc:
+            self.ctx.untranslated(qualified, exc.reason, original)
+            func = self.ctx.torch_reference(qualified, local)
+            return updated.with_changes(func=func) if func is not None else updated
+        self.ctx.translated()
+        return self._result(result)
+
+    def _method_call(self, original, updated):
+        name = original.func.attr.value
+        candidates = self.ctx.rules.method_rules(name)
+        if not candidates:
+            return updated
+        receiver = updated.func.value
+        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell())
+        rule = methods.choose(candidates, name, kind)
+        if rule is None:
+            return updated
+        if not rule.translated:
+            self.ctx.untranslated(rule.torch, rule.unsupported, original)
+            return updated
+        try:
+            result = calls.apply_rule(self.ctx, rule, updated, receiver)
+        except Untranslated as exc:
+            self.ctx.untranslated(rule.torch, exc.reason, original)
+            return updated
+        self.ctx.translated()
+        return self._result(result)
+
+    def _result(self, result):
+        if result is None:
+            result = cst.Name("None")
+            self._dropped.add(id(result))
+        elif isinstance(result, (cst.Name, cst.Attribute)):
+            # x.cuda() -> x: as a statement of its own it does nothing and goes
+            self._dropped.add(id(result))
+        return result
+
+    def leave_Expr(self, original_node, updated_node):
+        if id(updated_node.value) in self._dropped:
+            return cst.RemoveFromParent()
+        return updated_node
+
+    # ---- what names hold (for method receivers) ------------------------------------------
+    def visit_Assign(self, node) -> None:
+        kind = self._value_kind(node.value)
+        for t in node.targets:
+            self.kinds.set(t.target, kind)
+
+    def visit_AnnAssign(self, node) -> None:
+        if node.value is not None:
+            self.kinds.set(node.target, self._value_kind(node.value))
+
+    def _value_kind(self, value: cst.BaseExpression) -> str | None:
+        lit = methods.literal_kind(value)
+        if lit:
+            return lit
+        if isinstance(value, cst.Call):
+            q = self.ctx.table.resolve(value.func)
+            if q is not None:
+                return _kind_of_torch_call(q, self.ctx.rule(q))
+            name = dotted_name(value.func)
+            if name in self.known_cells:
+                return "module"
+            if name and name.split(".")[0] in ("np", "numpy"):
+                return "ndarray"
+            if name in ("list", "dict", "set", "str", "tuple", "len", "int", "float", "range", "sorted", "open"):
+                return "python"
+            if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
+                return "python"
+        return None
+
+
+def _kind_of_torch_call(q: str, rule) -> str | None:
+    if q.startswith("torch.optim.lr_scheduler."):
+        return "scheduler"
+    if q.startswith("torch.optim."):
+        return "optimizer"
+    if q.startswith("torch.utils.data.DataLoader"):
+        return "loader"
+    if q.startswith(("torch.nn.", "torchvision.models.")) and not q.startswith(("torch.nn.functional", "torch.nn.init", "torch.nn.utils")):
+        return "module"
+    return "tensor"
+
+
+def _is_package_reference(qualified: str) -> bool:
+    """A bare package (`torch` passed around, `torch.nn` in an isinstance) is not an API use."""
+    return qualified in ("torch", "torchvision", "torchaudio")

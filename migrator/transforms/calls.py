@@ -1,0 +1,245 @@
+"""The generic rule interpreter: one torch call in, one MindSpore expression out.
+
+Used for ``torch.*``/``F.*``/layer calls (no receiver) and for tensor/module methods (the
+receiver is the object the method is called on). Everything a rule can say is handled here:
+binding to the torch signature, dropped and unsupported arguments, renames, value
+transforms, emitted defaults, positional-vs-keyword order of the target, templates.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+import libcst as cst
+
+from ..context import FileContext, Untranslated
+from ..rules import Rule
+from ..signature import NO_DEFAULT, Bound, BindError, bind
+from . import handlers, values
+
+_EMPTY = cst.Module(body=[])
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.SimpleString,
+          cst.Tuple, cst.List, cst.Dict, cst.ConcatenatedString, cst.FormattedString, cst.Imaginary, cst.Set)
+_MS_CHAIN = re.compile(r"\bmindspore(?:\.[A-Za-z_]\w*)+")
+
+
+def code(node: cst.CSTNode) -> str:
+    return _EMPTY.code_for_node(node)
+
+
+def atom_code(node: cst.BaseExpression) -> str:
+    """Source of an expression, parenthesized unless it binds tighter than any operator."""
+    text = code(node)
+    if isinstance(node, _ATOMS) or node.lpar:
+        return text
+    return f"({text})"
+
+
+def literal(node: cst.BaseExpression):
+    """The Python value of a literal expression, or raise ValueError."""
+    return ast.literal_eval(code(node).strip())
+
+
+def is_default(node: cst.BaseExpression, default) -> bool:
+    if default is NO_DEFAULT:
+        return False
+    try:
+        return literal(node) == ast.literal_eval(default)
+    except (ValueError, SyntaxError, TypeError):
+        return code(node).strip() == default
+
+
+def render_code(ctx: FileContext, text: str) -> cst.BaseExpression:
+    """Parse emitted code, spelling each ``mindspore.x.y`` chain the way this file imports it."""
+    text = _MS_CHAIN.sub(lambda m: ctx.render_text(m.group(0)), text)
+    return cst.parse_expression(text)
+
+
+def fill(ctx: FileContext, template: str, bound: Bound | None, receiver, extra: dict[str, str] | None = None) -> cst.BaseExpression:
+    def sub(m: re.Match) -> str:
+        key = m.group(1)
+        if key == "self":
+            return atom_code(receiver)
+        if extra and key in extra:
+            return extra[key]
+        if key == "*":  # all *args as written
+            return ", ".join(code(a.value) if a.star != "*" else "*" + code(a.value) for a in bound.star)
+        return atom_code(bound.values[key])
+
+    return render_code(ctx, re.sub(r"\{([\w*]+)\}", sub, template))
+
+
+def choose_template(rule: Rule, bound: Bound | None) -> str | None:
+    if rule.template is not None:
+        return rule.template
+    if rule.templates:
+        given = set(bound.values) if bound else set()
+        if bound and bound.star:
+            given.add("*")
+        for need, template in rule.templates:
+            names = [n.strip() for n in need.split(",") if n.strip()]
+            if all((n[1:] not in given) if n.startswith("!") else (n in given) for n in names):
+                return template
+    return None
+
+
+def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
+    """Translate ``call`` by ``rule``; raises Untranslated when it cannot."""
+    if rule.handler:
+        return handlers.get(rule.handler)(ctx, rule, call, receiver)
+    sig = rule.signature
+    bound: Bound | None = None
+    if sig is not None:
+        try:
+            bound = bind(sig, call.args)
+        except BindError as exc:
+            if _passes_args_through(rule):
+                bound = None
+            else:
+                raise Untranslated(str(exc)) from None
+    if bound is not None:
+        for name, reason in rule.unsupported_args.items():
+            if name in bound.values and not is_default(bound.values[name], sig.get(name).default):
+                raise Untranslated(f"argument `{name}`: {reason}")
+    template = choose_template(rule, bound)
+    if template is not None:
+        if template == "":
+            return None  # the call is dropped (caller removes the statement)
+        if "{args}" in template:
+            args_text = ", ".join(code(a.value) if a.keyword is None else f"{a.keyword.value}={code(a.value)}"
+                                  for a in _mapped_args(ctx, rule, call, bound))
+            return fill(ctx, template, bound, receiver, {"args": args_text})
+        return fill(ctx, template, bound, receiver)
+    if rule.templates:
+        raise Untranslated("no template fits the arguments given")
+    args = _mapped_args(ctx, rule, call, bound)
+    return _make_call(ctx, rule.to, call, receiver, args, bound)
+
+
+def _passes_args_through(rule: Rule) -> bool:
+    return not (rule.rename or rule.emit or rule.drop or rule.transform or rule.unsupported_args or rule.ms_args is not None)
+
+
+def _mapped_args(ctx: FileContext, rule: Rule, call: cst.Call, bound: Bound | None) -> list[cst.Arg]:
+    if bound is None:
+        return list(call.args)
+    sig = rule.signature
+    orig_by_name: dict[str, cst.Arg] = {}
+    pos_iter = iter(p.name for p in sig.positional)
+    for a in call.args:
+        if a.star:
+            continue
+        name = a.keyword.value if a.keyword is not None else next(pos_iter, None)
+        if name is not None:
+            orig_by_name[name] = a
+    # (ms keyword, value, original Arg or None, given positionally)
+    items: list[tuple[str, cst.BaseExpression, cst.Arg | None, bool]] = []
+    set_keys: set[str] = set()
+    star_emitted = False
+    for p in sig.params:
+        if p.kind == "star":
+            if bound.star:
+                if p.name in rule.transform:
+                    out = values.apply(rule.transform[p.name], ctx, bound.star, p.name, bound)
+                    for k, v in out.items():
+                        items.append((k, v, None, True))
+                        set_keys.add(k)
+                else:
+                    star_emitted = True
+                    items.extend(("*", a, a, True) for a in bound.star)  # type: ignore[misc]
+            continue
+        if p.kind == "starstar" or p.name not in bound.values or p.name in rule.drop:
+            continue
+        value = bound.values[p.name]
+        if p.name in rule.transform:
+            out = values.apply(rule.transform[p.name], ctx, value, p.name, bound)
+            for k, v in out.items():
+                orig = orig_by_name.get(p.name) if k == rule.rename.get(p.name, p.name) else None
+                items.append((k, v, orig, orig is not None and p.name in bound.positional))
+                set_keys.add(k)
+            continue
+        ms = rule.rename.get(p.name, p.name)
+        items.append((ms, value, orig_by_name.get(p.name), p.name in bound.positional))
+        set_keys.add(ms)
+    for k, text in rule.emit.items():
+        if k not in set_keys:
+            needs = re.findall(r"\{(\w+)\}", text)
+            if all(n in bound.values for n in needs):
+                items.append((k, fill(ctx, text, bound, None), None, False))
+                set_keys.add(k)
+    for a in bound.extra_kwargs:
+        items.append((a.keyword.value, a.value, a, False))
+    # Positional order of the target: ms_args, or the torch order after renames.
+    ms_order = rule.ms_args if rule.ms_args is not None else [
+        rule.rename.get(p.name, p.name) for p in sig.positional if p.name not in rule.drop]
+    args: list[cst.Arg] = []
+    slot = 0
+    keyword_from_here = False
+    for ms, value, orig, was_pos in items:
+        if ms == "*":
+            args.append(value)  # an original *arg / extra positional Arg
+            continue
+        positional = (not keyword_from_here and was_pos and not star_emitted
+                      and slot < len(ms_order) and ms_order[slot] == ms)
+        if positional:
+            slot += 1
+        else:
+            keyword_from_here = True
+        args.append(_arg(ms if not positional else None, value, orig))
+    return _fix_commas(args, list(call.args))
+
+
+def _arg(keyword: str | None, value: cst.BaseExpression, orig: cst.Arg | None) -> cst.Arg:
+    if orig is not None:
+        if keyword is None:
+            return orig.with_changes(value=value, keyword=None, equal=cst.MaybeSentinel.DEFAULT)
+        if orig.keyword is not None:
+            return orig.with_changes(value=value, keyword=cst.Name(keyword))
+        return orig.with_changes(value=value, keyword=cst.Name(keyword),
+                                 equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+    if keyword is None:
+        return cst.Arg(value=value)
+    return cst.Arg(value=value, keyword=cst.Name(keyword),
+                   equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+
+
+def _fix_commas(args: list[cst.Arg], original: list[cst.Arg]) -> list[cst.Arg]:
+    """Keep the call's layout: separators as the user wrote them, the trailing comma (and the
+    line break before the closing parenthesis) moved to whatever is now last."""
+    if not args:
+        return args
+    sep = next((a.comma for a in original[:-1] if isinstance(a.comma, cst.Comma)), None)
+    if sep is None:
+        sep = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    last_comma = original[-1].comma if original else cst.MaybeSentinel.DEFAULT
+    out = []
+    orig_last = original[-1] if original else None
+    for i, a in enumerate(args):
+        if i == len(args) - 1:
+            out.append(a.with_changes(comma=last_comma))
+        elif not isinstance(a.comma, cst.Comma) or (orig_last is not None and a.comma is orig_last.comma):
+            out.append(a.with_changes(comma=sep))
+        else:
+            out.append(a)
+    return out
+
+
+def _make_call(ctx: FileContext, target: str, call: cst.Call, receiver, args: list[cst.Arg], bound: Bound | None) -> cst.BaseExpression:
+    if target.startswith("mindspore.Tensor.") and target.count(".") == 2:
+        method = target.rsplit(".", 1)[1]
+        if receiver is None:
+            # torch.f(x, ...) -> x.f(...): the first argument becomes the receiver
+            if not args or args[0].keyword is not None or args[0].star:
+                raise Untranslated("the tensor argument is not positional")
+            receiver, args = args[0].value, _fix_commas(list(args[1:]), list(args[1:]))
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            new_func = func.with_changes(value=receiver, attr=cst.Name(method))
+        else:
+            new_func = cst.Attribute(value=receiver, attr=cst.Name(method))
+        return call.with_changes(func=new_func, args=args)
+    func = ctx.render(target)
+    if receiver is not None:
+        first = cst.Arg(value=receiver, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if args else cst.MaybeSentinel.DEFAULT)
+        args = [first, *args]
+    return call.with_changes(func=func, args=args)

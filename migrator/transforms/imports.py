@@ -1,0 +1,77 @@
+"""Import statements: torch imports go, the MindSpore imports the converted code uses come in
+where the first torch import stood (its comments kept); imports of torch modules that untranslated
+code still needs stay, spelled from the package root."""
+from __future__ import annotations
+
+import libcst as cst
+
+from ..context import FileContext
+from ..names import TORCH_ROOTS, module_name
+
+
+def is_torch_alias(alias: cst.ImportAlias) -> bool:
+    return module_name(alias.name).split(".", 1)[0] in TORCH_ROOTS
+
+
+def strip_torch(node: cst.Import | cst.ImportFrom) -> "cst.Import | cst.ImportFrom | cst.RemovalSentinel":
+    """The statement without its torch parts (RemoveFromParent when nothing is left)."""
+    if isinstance(node, cst.ImportFrom):
+        if node.relative or module_name(node.module).split(".", 1)[0] not in TORCH_ROOTS:
+            return node
+        return cst.RemoveFromParent()
+    keep = [a for a in node.names if not is_torch_alias(a)]
+    if len(keep) == len(node.names):
+        return node
+    if not keep:
+        return cst.RemoveFromParent()
+    keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return node.with_changes(names=keep)
+
+
+def import_lines(ctx: FileContext) -> list[str]:
+    """Import statements for the output, in a stable order, merged per module."""
+    lines: list[str] = []
+    for mod in ctx.torch_imports_kept:
+        stmt = f"import {mod}"
+        if stmt not in lines:
+            lines.append(stmt)
+    plain: list[str] = []
+    froms: dict[str, list[str]] = {}
+    for stmt in ctx.imports_needed:
+        if stmt.startswith("from "):
+            mod, _, names = stmt[5:].partition(" import ")
+            froms.setdefault(mod, [])
+            for n in names.split(","):
+                n = n.strip()
+                if n not in froms[mod]:
+                    froms[mod].append(n)
+        elif stmt not in plain:
+            plain.append(stmt)
+    out = sorted(plain, key=lambda s: (s != "import mindspore", s))
+    out += [f"from {mod} import {', '.join(names)}" for mod, names in froms.items()]
+    # torch imports are always removed and re-added, so only MindSpore lines are checked
+    return lines + [l for l in out if not _already_imported(ctx.source, l)]
+
+
+def _already_imported(source: str, line: str) -> bool:
+    # A second run over converted code must not add the same import again.
+    return any(l.strip() == line for l in source.splitlines())
+
+
+def make_lines(lines: list[str], first: cst.SimpleStatementLine | None) -> list[cst.SimpleStatementLine]:
+    out = [cst.parse_statement(l + "\n") for l in lines]
+    if out and first is not None:
+        out[0] = out[0].with_changes(leading_lines=first.leading_lines)
+    return out  # type: ignore[return-value]
+
+
+def insertion_index(body) -> int:
+    """After the module docstring and ``from __future__`` imports."""
+    i = 0
+    if body and isinstance(body[0], cst.SimpleStatementLine) and isinstance(body[0].body[0], cst.Expr) \
+            and isinstance(body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+        i = 1
+    while i < len(body) and isinstance(body[i], cst.SimpleStatementLine) and any(
+            isinstance(s, cst.ImportFrom) and module_name(s.module) == "__future__" for s in body[i].body):
+        i += 1
+    return i

@@ -1,0 +1,227 @@
+"""Value transforms named by rules (``transform = {momentum = "one_minus"}``).
+
+Each takes the argument's (already converted) expression and returns the MindSpore keyword
+arguments it becomes: usually one, sometimes none (the torch value is MindSpore's default)
+or several (``padding='same'`` becomes ``pad_mode='same'``). They raise Untranslated when the
+value has no MindSpore counterpart. Literals are folded so the output reads like hand-written
+code (``momentum=0.9``, not ``momentum=1 - 0.1``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import libcst as cst
+
+from ..context import FileContext, Untranslated
+from ..signature import Bound
+
+Transform = Callable[..., dict]
+TRANSFORMS: dict[str, Transform] = {}
+
+
+def transform(name: str):
+    def register(fn: Transform) -> Transform:
+        TRANSFORMS[name] = fn
+        return fn
+    return register
+
+
+def apply(name: str, ctx: FileContext, value, arg: str, bound: Bound) -> dict[str, cst.BaseExpression]:
+    target, _, option = name.partition(":")
+    fn = TRANSFORMS.get(target)
+    if fn is None:
+        raise KeyError(f"unknown value transform {target!r}")
+    return fn(ctx, value, arg, bound, option) if option else fn(ctx, value, arg, bound)
+
+
+def _lit(node):
+    from .calls import literal
+    try:
+        return literal(node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
+
+
+def _expr(text: str) -> cst.BaseExpression:
+    return cst.parse_expression(text)
+
+
+def _num(v) -> cst.BaseExpression:
+    if isinstance(v, float):
+        return _expr(repr(round(v, 12)))
+    return _expr(repr(v))
+
+
+def _code(node) -> str:
+    from .calls import atom_code
+    return atom_code(node)
+
+
+@transform("rename_to")
+def rename_to(ctx, value, arg, bound, new_name):
+    """Pass the value under another keyword (for when one torch argument maps to a keyword
+    that `rename` cannot express because a transform already owns the argument)."""
+    return {new_name: value}
+
+
+@transform("one_minus")
+def one_minus(ctx, value, arg, bound):
+    """BatchNorm momentum: MindSpore's is the weight of the running value, torch's of the batch."""
+    v = _lit(value)
+    if v is None:
+        raise Untranslated(f"{arg}=None (a cumulative moving average) has no MindSpore counterpart")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return {arg: _num(1 - v)}
+    return {arg: _expr(f"1 - {_code(value)}")}
+
+
+@transform("batch_stats")
+def batch_stats(ctx, value, arg, bound):
+    """track_running_stats=False: normalise with batch statistics in training and inference."""
+    v = _lit(value)
+    if v is True:
+        return {}
+    if v is False:
+        return {"use_batch_statistics": _expr("True")}
+    return {"use_batch_statistics": _expr(f"None if {_code(value)} else True")}
+
+
+@transform("conv_padding")
+def conv_padding(ctx, value, arg, bound):
+    """torch padding: int, tuple per spatial dim, 'same' or 'valid'.
+    MindSpore: pad_mode plus padding as int or (before, after) per dim."""
+    v = _lit(value)
+    if isinstance(v, str):
+        if v not in ("same", "valid"):
+            raise Untranslated(f"padding={v!r} is not a padding mode")
+        return {"pad_mode": _expr(repr(v))}
+    if isinstance(v, int):
+        return {"padding": value}
+    if isinstance(v, (tuple, list)) and all(isinstance(i, int) for i in v):
+        if len(set(v)) == 1:
+            return {"padding": _num(v[0])}
+        return {"padding": _expr(repr(tuple(i for i in v for _ in (0, 1))))}
+    if isinstance(value, (cst.Tuple, cst.List)):
+        elems = [e.value for e in value.elements]
+        return {"padding": _expr("(" + ", ".join(_code(e) for e in elems for _ in (0, 1)) + ")")}
+    # A name or expression: assumed to be an int, the common case; say so in the report.
+    ctx.warn("padding", "non-literal padding is passed as is: MindSpore expects an int or (before, after) pairs", value)
+    return {"padding": value}
+
+
+@transform("pool_padding")
+def pool_padding(ctx, value, arg, bound):
+    """Pooling layers pad only with pad_mode='pad'."""
+    v = _lit(value)
+    if v == 0:
+        return {}
+    return {"pad_mode": _expr("'pad'"), "padding": value}
+
+
+@transform("to_tuple")
+def to_tuple(ctx, value, arg, bound):
+    """An int or a sequence where MindSpore needs a tuple."""
+    v = _lit(value)
+    if isinstance(v, int):
+        return {arg: _expr(f"({v},)")}
+    if isinstance(value, (cst.Tuple, cst.List)):
+        return {arg: _expr("(" + ", ".join(_code(e.value) for e in value.elements) + ("," if len(value.elements) == 1 else "") + ")")}
+    c = _code(value)
+    return {arg: _expr(f"tuple({c}) if isinstance({c}, (list, tuple)) else ({c},)")}
+
+
+@transform("layer_norm_shape")
+def layer_norm_shape(ctx, value, arg, bound):
+    """LayerNorm(normalized_shape): MindSpore also needs the first normalised axis."""
+    v = _lit(value)
+    if isinstance(v, int):
+        return {"normalized_shape": _expr(f"({v},)"), "begin_norm_axis": _num(-1), "begin_params_axis": _num(-1)}
+    if isinstance(value, (cst.Tuple, cst.List)):
+        if len(value.elements) != 1:
+            # MindSpore's LayerNorm takes begin_norm_axis in [-1, rank): a multi-axis shape
+            # needs the input rank, which is not known statically.
+            raise Untranslated("normalized_shape over several axes needs the input rank (set begin_norm_axis by hand)")
+        elem = _code(value.elements[0].value)
+        return {"normalized_shape": _expr(f"({elem},)"), "begin_norm_axis": _num(-1), "begin_params_axis": _num(-1)}
+    # A variable: almost always the feature size (an int).
+    return {"normalized_shape": _expr(f"({_code(value)},)"), "begin_norm_axis": _num(-1), "begin_params_axis": _num(-1)}
+
+
+@transform("map")
+def map_values(ctx, value, arg, bound, table):
+    """map:none=False,tanh=True -> a literal looked up in the table (keyword keeps its name)."""
+    pairs = dict(p.split("=", 1) for p in table.split(","))
+    v = _lit(value)
+    if isinstance(v, str) and v in pairs:
+        return {arg: _expr(pairs[v])}
+    raise Untranslated(f"{arg}={v!r} has no MindSpore counterpart" if v is not _NOT_LITERAL else f"{arg} is not a literal")
+
+
+@transform("shape")
+def shape(ctx, value, arg, bound):
+    """*size varargs (or one sequence) -> one size argument, as MindSpore's creation ops want."""
+    if not isinstance(value, list):
+        return {arg: value}
+    if len(value) == 1:
+        a = value[0]
+        if a.star == "*":
+            return {arg: _expr(f"tuple({_code(a.value)})")}
+        if isinstance(a.value, cst.Integer):
+            return {arg: _expr(f"({_code(a.value)},)")}
+        return {arg: a.value}  # an int, a tuple, a list or x.shape: all accepted
+    if any(a.star for a in value):
+        raise Untranslated("a mix of * and plain sizes cannot be mapped statically")
+    return {arg: _expr("(" + ", ".join(_code(a.value) for a in value) + ")")}
+
+
+@transform("needs_pad_mode")
+def needs_pad_mode(ctx, value, arg, bound):
+    """Pooling options MindSpore accepts only with pad_mode='pad' (ceil_mode, dilation)."""
+    return {arg: value, "pad_mode": _expr("'pad'")}
+
+
+@transform("drop_if_default")
+def drop_if_default(ctx, value, arg, bound, default):
+    return {} if _lit(value) == _lit(_expr(default)) else {arg: value}
+
+
+@transform("negate_bool")
+def negate_bool(ctx, value, arg, bound, new_name):
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {new_name: _expr(repr(not v))}
+    return {new_name: _expr(f"not {_code(value)}")}
+
+
+def _pairs(v, n: int) -> list:
+    return list(v) if isinstance(v, (tuple, list)) else [v] * n
+
+
+@transform("conv_transpose_padding")
+def conv_transpose_padding(ctx, value, arg, bound):
+    """Transposed convolution: torch's output_padding adds computed rows/columns at the end;
+    MindSpore's only adds zeros. Padding (p, p - output_padding) per dimension is the same."""
+    op_node = bound.values.get("output_padding")
+    if op_node is None:
+        return conv_padding(ctx, value, arg, bound)
+    p, op = _lit(value), _lit(op_node)
+    if p is _NOT_LITERAL or op is _NOT_LITERAL or isinstance(p, str):
+        raise Untranslated("output_padding with non-literal padding: MindSpore's output_padding adds zeros, not computed values")
+    n = max(len(p) if isinstance(p, (tuple, list)) else 1, len(op) if isinstance(op, (tuple, list)) else 1, 2)
+    ps, ops_ = _pairs(p, n), _pairs(op, n)
+    if any(a - b < 0 for a, b in zip(ps, ops_)):
+        raise Untranslated("output_padding larger than padding has no MindSpore counterpart")
+    return {"padding": _expr(repr(tuple(x for a, b in zip(ps, ops_) for x in (a, a - b))))}
+
+
+@transform("absorbed_by_padding")
+def absorbed_by_padding(ctx, value, arg, bound):
+    """output_padding is folded into padding by conv_transpose_padding."""
+    if _lit(value) in (0, (0, 0)):
+        return {}
+    if "padding" not in bound.values:
+        raise Untranslated("output_padding without padding has no MindSpore counterpart")
+    return {}
