@@ -44,8 +44,8 @@ class FileContext:
     findings: list[Finding] = field(default_factory=list)
     # import statement text -> (alias or None); insertion order is output order
     imports_needed: dict[str, None] = field(default_factory=dict)
-    # torch modules that must stay imported because a reference to them was left untranslated
-    torch_imports_kept: dict[str, None] = field(default_factory=dict)
+    # untranslated torch references: (qualified name, module its import came from)
+    torch_refs_left: list[tuple[str, str]] = field(default_factory=list)
     apis_found: int = 0
     apis_translated: int = 0
     helpers_needed: dict[str, None] = field(default_factory=dict)
@@ -105,11 +105,23 @@ class FileContext:
         The user's alias (``nn``, ``F``...) may now name a MindSpore module, so a reference
         that does not start at the package root is spelled out in full (``torch.nn.X``) and
         the module it lives in stays imported. Returns the replacement, or None to keep it."""
-        head = local.split(".", 1)[0]
-        self.torch_imports_kept[self.table.import_of.get(head, qualified.split(".", 1)[0])] = None
+        self.torch_refs_left.append((qualified, self.table.module_to_keep(qualified, local)))
         if local != qualified:
             return cst.parse_expression(qualified)
         return None
+
+    def torch_imports_kept(self) -> list[str]:
+        """Modules to keep importing for the untranslated references, spelled from the root.
+
+        Each reference keeps the longest imported module that contains it; choosing among the
+        kept set again gives the same set, so a second run reproduces these imports exactly."""
+        first = {mod for _, mod in self.torch_refs_left}
+        kept = set()
+        for qualified, _ in self.torch_refs_left:
+            best = max((m for m in first if qualified == m or qualified.startswith(m + ".")), key=len,
+                       default=qualified.split(".", 1)[0])
+            kept.add(best)
+        return sorted(kept)
 
     def rule(self, qualified: str) -> Rule | None:
         r = self.rules.get(qualified)

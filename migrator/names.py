@@ -45,12 +45,24 @@ class ImportTable:
     # qualified module each alias needs imported to stay usable if a reference is left untranslated
     import_of: dict[str, str] = field(default_factory=dict)
     mentions_mindspore: bool = False
+    plain_modules: set[str] = field(default_factory=set)  # `import torch.nn` (no alias)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         name = dotted_name(node)
         if name is None:
             return None
         return self.resolve_dotted(name)
+
+    def module_to_keep(self, qualified: str, local: str) -> str:
+        """The import an untranslated reference needs once it is spelled from the root."""
+        head = local.split(".", 1)[0]
+        if head in self.import_of:
+            return self.import_of[head]
+        best = qualified.split(".", 1)[0]
+        for mod in self.plain_modules:
+            if (qualified == mod or qualified.startswith(mod + ".")) and len(mod) > len(best):
+                best = mod
+        return best
 
     def resolve_dotted(self, name: str) -> str | None:
         head, _, rest = name.partition(".")
@@ -75,7 +87,7 @@ def _import_aliases(stmt: cst.Import | cst.ImportFrom, table: ImportTable) -> No
                 table.import_of[local] = full
             else:
                 table.aliases[root] = root
-                table.import_of.setdefault(root, full)
+                table.plain_modules.add(full)
         return
     if stmt.relative:
         return

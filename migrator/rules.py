@@ -32,6 +32,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "template": ((str,), "output expression; {self} is the receiver, {name} a bound torch argument"),
     "templates": ((list,), "[[\"arg1,arg2\", template], ...]: the first whose arguments are all given wins"),
     "handler": ((str,), "name of a bespoke handler in migrator.transforms.handlers"),
+    "runtime": ((str,), "name of a helper in migrator/runtime/ that the output needs (copied into it)"),
     "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
     "aliases": ((list,), "other qualified torch names for the same API"),
@@ -65,6 +66,7 @@ class Rule:
     template: str | None = None
     templates: list[list[str]] | None = None
     handler: str | None = None
+    runtime: str | None = None
     unsupported: str | None = None
     note: str | None = None
     aliases: list[str] = field(default_factory=list)

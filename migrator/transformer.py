@@ -11,7 +11,7 @@ import libcst as cst
 
 from .context import FileContext, Untranslated
 from .names import dotted_name
-from .transforms import calls, classes, imports, markers, methods, training
+from .transforms import calls, classes, imports, markers, methods, runtime, training
 
 _COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.TryStar, cst.Match)
 
@@ -31,12 +31,14 @@ class Converter(cst.CSTTransformer):
         self.kinds = methods.Kinds()
         self.known_cells: set[str] = set()
         self.scopes: list[_Scope] = []
-        self._call_funcs: set[int] = set()
-        self._torch_chains: set[int] = set()
+        # Node sets hold the nodes themselves (libcst nodes hash by identity), which keeps
+        # them alive: a set of id()s could match a new node that reuses a freed address.
+        self._call_funcs: set[cst.CSTNode] = set()
+        self._torch_chains: set[cst.CSTNode] = set()
         self._not_a_reference = 0  # inside Attribute.attr, Arg.keyword
         self._depth = 0  # indented blocks entered
-        self._dropped: set[int] = set()  # expressions whose statement is to be removed
-        self._remove: set[int] = set()  # statement lines to remove
+        self._dropped: set[cst.CSTNode] = set()  # expressions whose statement is to be removed
+        self._remove: set[cst.CSTNode] = set()  # statement lines to remove
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
 
     # ---- statement frames (markers attach to the statement that holds the finding) -----
@@ -78,7 +80,7 @@ class Converter(cst.CSTTransformer):
 
     def _removed_line(self, node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         line = node.with_changes(body=[cst.Pass()])
-        self._remove.add(id(line))
+        self._remove.add(line)
         return line
 
     # ---- blocks -------------------------------------------------------------------------
@@ -97,7 +99,7 @@ class Converter(cst.CSTTransformer):
         """Remove marked statements; their comments move to the next statement."""
         out, carry = [], []
         for stmt in body:
-            if id(stmt) in self._remove:
+            if stmt in self._remove:
                 carry += list(stmt.leading_lines)
                 trailing = stmt.trailing_whitespace.comment
                 if trailing is not None:
@@ -114,26 +116,26 @@ class Converter(cst.CSTTransformer):
     def leave_Module(self, original_node, updated_node):
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
-        placeholders = {id(p) for p in self._import_lines}
-        first = next((s for s in body if id(s) in placeholders), None)
+        placeholders = set(self._import_lines)
+        first = next((s for s in body if s in placeholders), None)
         new_body = []
         if first is None and lines:
             i = imports.insertion_index(body)
             body = body[:i] + imports.make_lines(lines, None) + body[i:]
         for stmt in body:
-            if id(stmt) in placeholders:
+            if stmt in placeholders:
                 if stmt is first and lines:
                     new_body += imports.make_lines(lines, stmt)
-                    helpers = training.helper_statements(self.ctx)
+                    helpers = runtime.helper_statements(self.ctx)
                     new_body += helpers
                 else:
-                    self._remove.add(id(stmt))
+                    self._remove.add(stmt)
                     new_body.append(stmt)
                 continue
             new_body.append(stmt)
         if first is None and self.ctx.helpers_needed:
             i = imports.insertion_index(new_body) + len(lines)
-            new_body[i:i] = training.helper_statements(self.ctx)
+            new_body[i:i] = runtime.helper_statements(self.ctx)
         new_body = self._drop_removed(new_body, updated_node)
         return updated_node.with_changes(body=new_body)
 
@@ -191,13 +193,13 @@ class Converter(cst.CSTTransformer):
     # ---- references: torch.float32, nn.Module as a base, F.relu passed as a value ---------
     def visit_Attribute(self, node) -> bool:
         if self.ctx.table.resolve(node) is not None:
-            self._torch_chains.add(id(node))
+            self._torch_chains.add(node)
             return False
         return True
 
     def leave_Attribute(self, original_node, updated_node):
-        if id(original_node) in self._torch_chains:
-            if id(original_node) in self._call_funcs:
+        if original_node in self._torch_chains:
+            if original_node in self._call_funcs:
                 return updated_node  # leave_Call translates the whole call
             return self._reference(original_node, updated_node)
         if updated_node.attr.value == "forward" and self.convert_methods:
@@ -209,7 +211,7 @@ class Converter(cst.CSTTransformer):
         if self._not_a_reference or original_node.value not in self.ctx.table.aliases \
                 and not self.ctx.table.star_modules:
             return updated_node
-        if id(original_node) in self._call_funcs:
+        if original_node in self._call_funcs:
             return updated_node
         if self.ctx.table.resolve(original_node) is None and self.ctx.rule(original_node.value) is None:
             return updated_node
@@ -247,7 +249,7 @@ class Converter(cst.CSTTransformer):
 
     # ---- calls --------------------------------------------------------------------------
     def visit_Call(self, node) -> None:
-        self._call_funcs.add(id(node.func))
+        self._call_funcs.add(node.func)
 
     def leave_Call(self, original_node, updated_node):
         func = original_node.func
@@ -303,14 +305,14 @@ class Converter(cst.CSTTransformer):
     def _result(self, result):
         if result is None:
             result = cst.Name("None")
-            self._dropped.add(id(result))
+            self._dropped.add(result)
         elif isinstance(result, (cst.Name, cst.Attribute)):
             # x.cuda() -> x: as a statement of its own it does nothing and goes
-            self._dropped.add(id(result))
+            self._dropped.add(result)
         return result
 
     def leave_Expr(self, original_node, updated_node):
-        if id(updated_node.value) in self._dropped:
+        if updated_node.value in self._dropped:
             return cst.RemoveFromParent()
         return updated_node
 

@@ -85,6 +85,9 @@ def choose_template(rule: Rule, bound: Bound | None) -> str | None:
 
 def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     """Translate ``call`` by ``rule``; raises Untranslated when it cannot."""
+    if rule.runtime:
+        from . import runtime
+        runtime.require(ctx, rule.runtime)
     if rule.handler:
         return handlers.get(rule.handler)(ctx, rule, call, receiver)
     sig = rule.signature

@@ -83,3 +83,7 @@ def randint(ctx, rule, call, receiver):
     extra.setdefault("low", "0")
     extra.setdefault("dtype", "mindspore.int64")
     return fill(ctx, "mindspore.ops.randint({low}, {high}, {size}, dtype={dtype})", None, None, extra)
+
+
+# Handlers grouped by the rules that use them; importing registers them.
+from . import handlers_data, handlers_nn, handlers_tensor, handlers_torch  # noqa: E402,F401

@@ -31,7 +31,7 @@ def strip_torch(node: cst.Import | cst.ImportFrom) -> "cst.Import | cst.ImportFr
 def import_lines(ctx: FileContext) -> list[str]:
     """Import statements for the output, in a stable order, merged per module."""
     lines: list[str] = []
-    for mod in ctx.torch_imports_kept:
+    for mod in ctx.torch_imports_kept():
         stmt = f"import {mod}"
         if stmt not in lines:
             lines.append(stmt)

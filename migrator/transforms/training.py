@@ -10,6 +10,3 @@ from ..context import FileContext
 def rewrite_block(ctx: FileContext, converter, body: list) -> list:
     return body
 
-
-def helper_statements(ctx: FileContext) -> list:
-    return []

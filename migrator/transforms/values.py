@@ -161,8 +161,10 @@ def map_values(ctx, value, arg, bound, table):
 
 
 @transform("shape")
-def shape(ctx, value, arg, bound):
-    """*size varargs (or one sequence) -> one size argument, as MindSpore's creation ops want."""
+def shape(ctx, value, arg, bound, keyword=None):
+    """*size varargs (or one sequence) -> one size argument, as MindSpore's creation ops want
+    (`shape:name` passes it as `name`)."""
+    arg = keyword or arg
     if not isinstance(value, list):
         return {arg: value}
     if len(value) == 1:
