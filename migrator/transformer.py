@@ -40,6 +40,12 @@ class Converter(cst.CSTTransformer):
         self._dropped: set[cst.CSTNode] = set()  # expressions whose statement is to be removed
         self._remove: set[cst.CSTNode] = set()  # statement lines to remove
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
+        # for the training step (transforms/training.py)
+        self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
+        self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
+        self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
+        self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
+        self.fresh_names: set[str] = set()
 
     # ---- statement frames (markers attach to the statement that holds the finding) -----
     def _push(self) -> None:
@@ -68,7 +74,16 @@ class Converter(cst.CSTTransformer):
     def leave_SimpleStatementLine(self, original_node, updated_node):
         is_torch_import = any(isinstance(s, (cst.Import, cst.ImportFrom)) and imports.strip_torch(s) is not s
                               for s in original_node.body)
+        findings = self.ctx.frames[-1]
         node = self._pop_attach(updated_node)
+        self.originals[node] = original_node
+        if findings:
+            self.stmt_findings[node] = findings
+        if training.zero_grad_receiver(node) is not None or training.step_receiver(node) is not None:
+            self.pending_training.add(node)
+        if any(_is_self_assignment(s) for s in node.body):
+            node = node.with_changes(body=[s for s in node.body if not _is_self_assignment(s)])
+            self.originals[node] = original_node
         if not node.body:
             if is_torch_import and self._depth == 0:
                 # keep the line's place (and comments) for the MindSpore imports
@@ -77,6 +92,22 @@ class Converter(cst.CSTTransformer):
                 return placeholder
             return self._removed_line(node)
         return node
+
+    def retract(self, stmt) -> None:
+        """Findings of a statement the training rewrite translated after all."""
+        for f in self.stmt_findings.pop(stmt, []):
+            if f in self.ctx.findings:
+                self.ctx.findings.remove(f)
+                if f.kind == "untranslated":
+                    self.ctx.apis_found -= 1
+                    refs = self.ctx.torch_refs_left
+                    for i, (q, _) in enumerate(refs):
+                        if q == f.api:
+                            del refs[i]
+                            break
+
+    def original_node(self, stmt):
+        return self.originals.get(stmt, stmt)
 
     def _removed_line(self, node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         line = node.with_changes(body=[cst.Pass()])
@@ -116,28 +147,36 @@ class Converter(cst.CSTTransformer):
     def leave_Module(self, original_node, updated_node):
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
+        helpers = runtime.helper_statements(self.ctx)
         placeholders = set(self._import_lines)
         first = next((s for s in body if s in placeholders), None)
-        new_body = []
-        if first is None and lines:
+        if first is None:
             i = imports.insertion_index(body)
-            body = body[:i] + imports.make_lines(lines, None) + body[i:]
+            body = body[:i] + imports.make_lines(lines, None) + helpers + body[i:]
+            if helpers:
+                runtime.space_after(body, i + len(lines) + len(helpers))
+        new_body = []
         for stmt in body:
             if stmt in placeholders:
-                if stmt is first and lines:
-                    new_body += imports.make_lines(lines, stmt)
-                    helpers = runtime.helper_statements(self.ctx)
-                    new_body += helpers
+                if stmt is first and (lines or helpers):
+                    new_body += imports.make_lines(lines, stmt) + helpers
+                    if not lines:  # keep the line's comments
+                        new_body.insert(len(new_body) - len(helpers), stmt)
+                        self._remove.add(stmt)
+                    if helpers:
+                        self._space_next = len(new_body)
                 else:
                     self._remove.add(stmt)
                     new_body.append(stmt)
                 continue
             new_body.append(stmt)
-        if first is None and self.ctx.helpers_needed:
-            i = imports.insertion_index(new_body) + len(lines)
-            new_body[i:i] = runtime.helper_statements(self.ctx)
+        if getattr(self, "_space_next", None) is not None:
+            runtime.space_after(new_body, self._space_next)
         new_body = self._drop_removed(new_body, updated_node)
-        return updated_node.with_changes(body=new_body)
+        module = updated_node.with_changes(body=new_body)
+        if self.pending_training:
+            module = module.visit(training.LeftoverRewriter(self.ctx, self, self.pending_training))
+        return module
 
     # ---- imports ------------------------------------------------------------------------
     def visit_Import(self, node) -> bool:
@@ -344,6 +383,22 @@ class Converter(cst.CSTTransformer):
             if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
                 return "python"
         return None
+
+
+def _is_self_assignment(small) -> bool:
+    """`data, target = data, target`: what `x = x.to(device)` becomes once the move is dropped."""
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return False
+    target, value = _plain_names(small.targets[0].target), _plain_names(small.value)
+    return target is not None and target == value
+
+
+def _plain_names(node) -> list[str] | None:
+    if isinstance(node, cst.Name):
+        return [node.value]
+    if isinstance(node, (cst.Tuple, cst.List)) and all(isinstance(e.value, cst.Name) for e in node.elements):
+        return [e.value.value for e in node.elements]
+    return None
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:

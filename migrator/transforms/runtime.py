@@ -17,15 +17,20 @@ BANNER = "# ---- ms-migrate runtime helper: {name} (generated; see the ms-migrat
 
 @lru_cache(maxsize=None)
 def _snippet(name: str) -> tuple[list[str], str]:
-    """(import lines, body) of a runtime helper."""
+    """(import lines, body) of a runtime helper: its leading imports go to the file's imports."""
+    import ast
+
     text = (RUNTIME_DIR / f"{name}.py").read_text(encoding="utf-8")
-    imports, body = [], []
-    for line in text.splitlines():
-        if not body and (line.startswith(("import ", "from ")) and "__future__" not in line):
-            imports.append(line)
-        elif body or (line.strip() and not line.startswith(("#", '"""')) and not line.startswith("from __future__")):
-            body.append(line)
-    return imports, "\n".join(body).strip() + "\n"
+    nodes = ast.parse(text).body
+    if nodes and isinstance(nodes[0], ast.Expr) and isinstance(getattr(nodes[0], "value", None), ast.Constant):
+        nodes = nodes[1:]  # the docstring
+    lines = text.splitlines()
+    imports = []
+    while nodes and isinstance(nodes[0], (ast.Import, ast.ImportFrom)):
+        imports.append(ast.get_source_segment(text, nodes[0]))
+        nodes = nodes[1:]
+    body = "\n".join(lines[nodes[0].lineno - 1:]) if nodes else ""
+    return imports, body.strip() + "\n"
 
 
 def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
@@ -43,6 +48,15 @@ def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
                 cst.EmptyLine(), cst.EmptyLine(comment=cst.Comment(banner)), *first.leading_lines])
         out += stmts
     return out
+
+
+def space_after(body: list, index: int) -> None:
+    """Two blank lines between an inserted helper and the user's next statement."""
+    if index < len(body):
+        stmt = body[index]
+        blank = sum(1 for l in stmt.leading_lines[:2] if l.comment is None)
+        if blank < 2:
+            body[index] = stmt.with_changes(leading_lines=[cst.EmptyLine()] * (2 - blank) + list(stmt.leading_lines))
 
 
 def require(ctx: FileContext, name: str) -> None:

@@ -1,12 +1,456 @@
-"""The training step: ``zero_grad / forward / loss.backward() / step`` becomes a forward function,
-``mindspore.value_and_grad`` and ``optimizer(grads)``."""
+"""The training step.
+
+torch records a graph while the forward runs and ``loss.backward()`` fills ``.grad``;
+MindSpore differentiates a function. So the statements that compute the loss become a forward
+function, differentiated with ``mindspore.value_and_grad`` with respect to the optimizer's
+parameters, and ``optimizer.step()`` applies the gradients::
+
+    optimizer.zero_grad()                      def forward_fn():
+    output = model(data)                           output = model(data)
+    loss = F.nll_loss(output, target)   ->         loss = ops.nll_loss(output, target)
+    loss.backward()                                return loss, output
+    optimizer.step()                           (loss, output), grads = mindspore.value_and_grad(
+                                                   forward_fn, None, optimizer.parameters, has_aux=True)()
+                                               optimizer(grads)
+
+The forward function is the backward slice of the loss within the block (everything from the
+first statement the loss depends on); every name it assigns is returned and re-bound, and names
+it reads before assigning become its parameters, so the code after it sees what it saw before.
+
+That direct form is used when one ``backward`` is followed by its optimizer's ``step`` in the
+same block. Anything else (several ``backward`` calls per step, a ``step`` under an ``if`` for
+gradient accumulation, ``zero_grad`` elsewhere) keeps torch's accumulate-until-``zero_grad``
+semantics through a small runtime helper (``migrator/runtime/grad_buffer.py``) copied into the
+output. What cannot be restructured safely is left in place with a marker saying why.
+"""
 from __future__ import annotations
+
+import re
 
 import libcst as cst
 
 from ..context import FileContext
+from ..names import dotted_name
+from . import runtime
+
+BUFFER = "ms_grad_buffer"
 
 
-def rewrite_block(ctx: FileContext, converter, body: list) -> list:
-    return body
+# ---- recognising statements -------------------------------------------------------------------
+def _call_of(stmt) -> cst.Call | None:
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr) \
+            and isinstance(stmt.body[0].value, cst.Call):
+        return stmt.body[0].value
+    return None
 
+
+def _method_stmt(stmt, name: str) -> cst.BaseExpression | None:
+    """The receiver of a statement `<receiver>.<name>(...)`, else None."""
+    call = _call_of(stmt)
+    if call is not None and isinstance(call.func, cst.Attribute) and call.func.attr.value == name:
+        return call.func.value
+    return None
+
+
+def backward_receiver(stmt):
+    return _method_stmt(stmt, "backward")
+
+
+def step_receiver(stmt):
+    call = _call_of(stmt)
+    if call is not None and not call.args:
+        return _method_stmt(stmt, "step")
+    return None
+
+
+def zero_grad_receiver(stmt):
+    return _method_stmt(stmt, "zero_grad")
+
+
+CLIP_NORM = "torch.nn.utils.clip_grad_norm_"
+CLIP_VALUE = "torch.nn.utils.clip_grad_value_"
+
+
+def clip_call(stmt, ctx: FileContext, originals: dict) -> tuple[str, cst.Call, cst.BaseExpression | None] | None:
+    """(kind, original call, assigned target) for `clip_grad_norm_(...)` statements."""
+    orig = originals.get(stmt)
+    if orig is None or not isinstance(orig, cst.SimpleStatementLine) or len(orig.body) != 1:
+        return None
+    small = orig.body[0]
+    target = None
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target, value = small.targets[0].target, small.value
+    elif isinstance(small, cst.Expr):
+        value = small.value
+    else:
+        return None
+    if not isinstance(value, cst.Call):
+        return None
+    q = ctx.table.resolve(value.func)
+    if q in (CLIP_NORM, "torch.nn.utils.clip_grad.clip_grad_norm_"):
+        return "norm", value, target
+    if q in (CLIP_VALUE, "torch.nn.utils.clip_grad.clip_grad_value_"):
+        return "value", value, target
+    return None
+
+
+# ---- names read and assigned --------------------------------------------------------------------
+class _Names(cst.CSTVisitor):
+    """Names a statement reads and binds, in order (bindings after reads within a statement)."""
+
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+        self.binds: list[str] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.reads.append(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_FunctionDef(self, node) -> bool:
+        self.binds.append(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node) -> bool:
+        self.binds.append(node.name.value)
+        return False
+
+    def visit_Lambda(self, node) -> bool:
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> bool:
+        node.value.visit(self)
+        for t in node.targets:
+            self._target(t.target)
+        return False
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> bool:
+        node.value.visit(self)
+        if isinstance(node.target, cst.Name):
+            self.reads.append(node.target.value)
+        self._target(node.target)
+        return False
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
+        if node.value is not None:
+            node.value.visit(self)
+        self._target(node.target)
+        return False
+
+    def visit_For(self, node: cst.For) -> bool:
+        node.iter.visit(self)
+        self._target(node.target)
+        node.body.visit(self)
+        if node.orelse:
+            node.orelse.visit(self)
+        return False
+
+    def visit_WithItem(self, node: cst.WithItem) -> bool:
+        node.item.visit(self)
+        if node.asname is not None:
+            self._target(node.asname.name)
+        return False
+
+    def _target(self, t) -> None:
+        if isinstance(t, cst.Name):
+            self.binds.append(t.value)
+        elif isinstance(t, (cst.Tuple, cst.List)):
+            for e in t.elements:
+                self._target(e.value)
+        elif isinstance(t, cst.StarredElement):
+            self._target(t.value)
+        else:  # attribute / subscript targets read their base
+            t.visit(self)
+
+
+def names_of(node) -> _Names:
+    v = _Names()
+    node.visit(v)
+    return v
+
+
+# ---- the rewrite --------------------------------------------------------------------------------
+def rewrite_block(ctx: FileContext, conv, body: list) -> list:
+    """Restructure every `loss.backward()` that is a direct statement of this block."""
+    if not any(backward_receiver(s) is not None for s in body):
+        return body
+    return _BlockRewrite(ctx, conv, body).run()
+
+
+class _BlockRewrite:
+    def __init__(self, ctx: FileContext, conv, body: list):
+        self.ctx, self.conv, self.body = ctx, conv, body
+        self.out = list(body)
+        self.replace: dict[int, list] = {}  # index -> statements replacing it
+        self.moved: set[int] = set()  # indices moved into a forward function
+        self.region_binds: set[str] = set()
+
+    def run(self) -> list:
+        backward_idx = [i for i, s in enumerate(self.body) if backward_receiver(s) is not None]
+        steps = {i: dotted_name(step_receiver(s)) for i, s in enumerate(self.body) if step_receiver(s) is not None}
+        zero_grads = [i for i, s in enumerate(self.body) if zero_grad_receiver(s) is not None]
+        for b in backward_idx:
+            self._one(b, backward_idx, steps, zero_grads)
+        result = []
+        for i, stmt in enumerate(self.body):
+            if i in self.moved:
+                continue
+            result += self.replace.get(i, [stmt])
+        return result
+
+    def _one(self, b: int, backward_idx: list[int], steps: dict[int, str | None], zero_grads: list[int]) -> None:
+        stmt = self.body[b]
+        loss = backward_receiver(stmt)
+        optimizer, step_at, direct = self._optimizer_for(b, backward_idx, steps)
+        if optimizer is None:
+            self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
+                                  "compute gradients with mindspore.value_and_grad by hand")
+            return
+        lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        region = self._slice(loss, lower, b)
+        if isinstance(region, str):
+            self._untranslated(b, region)
+            return
+        canonical = direct and any(lower <= z or z > b for z in zero_grads) and \
+            all(not (b < i < step_at) for i in backward_idx)
+        fn_name = self._fresh("forward_fn")
+        grads = self._fresh("grads")
+        stmts, binding = self._forward_function(fn_name, loss, region, b)
+        call = (f"mindspore.value_and_grad({fn_name}, None, {optimizer}.parameters"
+                f"{', has_aux=True' if binding.has_aux else ''})({', '.join(binding.params)})")
+        lead = stmt.leading_lines
+        new = stmts + [self._stmt(f"{binding.target}, {grads} = {call}")]
+        if canonical:
+            self.replace[step_at] = [self._stmt(f"{optimizer}({grads})", self.body[step_at])]
+            self.conv.pending_training.discard(self.body[step_at])
+            for z in zero_grads:
+                if self.body[z] in self.conv.pending_training:
+                    self.conv.pending_training.discard(self.body[z])
+                    self.conv._remove.add(self.body[z])  # removed; its comments move to the next line
+                    self.ctx.translated()
+            self._clips(b, step_at, grads, optimizer, canonical=True)
+        else:
+            runtime.require(self.ctx, "grad_buffer")
+            new.append(self._stmt(f"{BUFFER}.add({optimizer}, {grads})"))
+            self.conv.accumulating.add(optimizer)
+            self._clips(b, step_at if step_at is not None else len(self.body), grads, optimizer, canonical=False)
+        new[0] = new[0].with_changes(leading_lines=[*_strip_markers(lead), *new[0].leading_lines])
+        for i in region.indices:
+            self.moved.add(i)
+        self.replace[b] = new
+        self.ctx.translated()  # the backward call
+        self.ctx.imports_needed["import mindspore"] = None
+
+    # -- which optimizer applies these gradients
+    def _optimizer_for(self, b, backward_idx, steps):
+        later = sorted(i for i in steps if i > b)
+        if later:
+            s = later[0]
+            name = steps[s]
+            if name is not None and self.conv.kinds.of.get(name) not in ("scheduler",):
+                return name, s, True
+        # a step nested in a later compound statement (gradient accumulation)
+        for i in range(b + 1, len(self.body)):
+            found = _nested_step(self.body[i])
+            if found:
+                return found, None, False
+        known = sorted({n for n, k in self.conv.kinds.of.items() if k == "optimizer"})
+        if len(known) == 1:
+            return known[0], None, False
+        return None, None, False
+
+    # -- the statements the loss depends on
+    def _slice(self, loss: cst.BaseExpression, lower: int, b: int):
+        needed = set(names_of(loss).reads)
+        indices = []
+        for i in range(b - 1, lower - 1, -1):
+            stmt = self.body[i]
+            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals):
+                continue
+            n = names_of(stmt)
+            if needed & set(n.binds):
+                indices.append(i)
+                needed |= set(n.reads)
+        if not indices:
+            if isinstance(loss, cst.Name) and any(loss.value in names_of(self.body[i]).binds for i in range(b)):
+                return "the loss is computed before an earlier backward()/step() in this block: MindSpore " \
+                       "differentiates a function, so restructure the two steps by hand"
+            if not isinstance(loss, cst.Name):
+                return _Region([], loss)
+            return "the loss is computed outside this block: move its computation next to backward()"
+        start = min(indices)
+        crossing = needed & self.region_binds
+        if crossing:
+            return (f"the loss depends on {', '.join(sorted(crossing))}, computed for an earlier backward(); "
+                    "MindSpore differentiates a function, so restructure the two steps by hand")
+        region_idx = [i for i in range(start, b)
+                      if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)]
+        return _Region(region_idx, loss)
+
+    def _forward_function(self, fn_name: str, loss, region: "_Region", b: int):
+        stmts = [self.body[i] for i in region.indices]
+        binds: list[str] = []
+        params: list[str] = []
+        for s in stmts:
+            n = names_of(s)
+            for r in n.reads:
+                if r not in binds and r not in params and _assigned_in(r, stmts):
+                    params.append(r)
+            for x in n.binds:
+                if x not in binds:
+                    binds.append(x)
+        self.region_binds |= set(binds)
+        loss_name = loss.value if isinstance(loss, cst.Name) and loss.value in binds else None
+        aux = [x for x in binds if x != loss_name and x != fn_name]
+        from .calls import code
+        loss_code = loss_name or code(loss)
+        ret = ", ".join([loss_code, *aux])
+        body = stmts + [self._stmt(f"return {ret}")]
+        first = body[0]
+        body[0] = first.with_changes(leading_lines=[l for l in first.leading_lines if l.comment is not None])
+        fn = cst.FunctionDef(name=cst.Name(fn_name), params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
+                             body=cst.IndentedBlock(body=body))
+        target_loss = loss_name or "_"
+        binding = _Binding(params=params, has_aux=bool(aux),
+                           target=f"({', '.join([target_loss, *aux])})" if aux else target_loss)
+        return [fn], binding
+
+    def _clips(self, b: int, end: int, grads: str, optimizer: str, canonical: bool) -> None:
+        for i in range(b + 1, end):
+            found = clip_call(self.body[i], self.ctx, self.conv.originals)
+            if not found:
+                continue
+            kind, call, target = found
+            args = [a for a in call.args]
+            limit = None
+            for j, a in enumerate(args):
+                if (a.keyword is None and j == 1) or (a.keyword is not None and a.keyword.value in ("max_norm", "clip_value")):
+                    from .calls import code
+                    limit = code(a.value)
+            extra = [a for a in args if a.keyword is not None and a.keyword.value not in ("max_norm", "clip_value", "parameters")]
+            if limit is None or any(a.keyword.value not in ("norm_type", "error_if_nonfinite", "foreach") for a in extra):
+                continue
+            if any(a.keyword.value == "norm_type" and code(a.value).strip() not in ("2", "2.0") for a in extra):
+                continue
+            new = []
+            if target is not None:
+                from .calls import code as _code
+                new.append(self._stmt(f"{_code(target)} = mindspore.ops.norm(mindspore.ops.stack([mindspore.ops.norm(g) for g in "
+                                      + (grads if canonical else f"{BUFFER}.grads({optimizer})") + "]))"))
+            if kind == "norm":
+                new.append(self._stmt(f"{grads} = mindspore.ops.clip_by_global_norm({grads}, {limit})" if canonical
+                                      else f"{BUFFER}.clip_norm({optimizer}, {limit})"))
+            else:
+                new.append(self._stmt(f"{grads} = tuple(mindspore.ops.clamp(g, -{limit}, {limit}) for g in {grads})" if canonical
+                                      else f"{BUFFER}.clip_value({optimizer}, {limit})"))
+            new[0] = new[0].with_changes(leading_lines=_strip_markers(self.body[i].leading_lines))
+            self.replace[i] = new
+            self.conv.retract(self.body[i])
+            self.ctx.translated()
+
+    # -- helpers
+    def _fresh(self, base: str) -> str:
+        name, n = base, 0
+        while re.search(rf"\b{name}\b", self.ctx.source) or name in self.conv.fresh_names:
+            n += 1
+            name = f"{base}_{n}"
+        self.conv.fresh_names.add(name)
+        return name
+
+    def _stmt(self, text: str, like=None) -> cst.SimpleStatementLine:
+        from .calls import render_code
+        stmt = cst.parse_statement(_render_all(self.ctx, text) + "\n")
+        if like is not None:
+            stmt = stmt.with_changes(leading_lines=_strip_markers(like.leading_lines),
+                                     trailing_whitespace=like.trailing_whitespace)
+        return stmt
+
+    def _untranslated(self, b: int, reason: str) -> None:
+        from .markers import attach
+        from ..context import Finding
+        f = Finding("untranslated", "torch.Tensor.backward", reason, self.conv.original_node(self.body[b]))
+        self.ctx.apis_found += 1
+        self.ctx.findings.append(f)
+        self.replace[b] = [attach(self.body[b], [f])]
+
+
+class _Region:
+    def __init__(self, indices: list[int], loss):
+        self.indices, self.loss = indices, loss
+
+
+class _Binding:
+    def __init__(self, params, has_aux, target):
+        self.params, self.has_aux, self.target = params, has_aux, target
+
+
+def _assigned_in(name: str, stmts) -> bool:
+    return any(name in names_of(s).binds for s in stmts)
+
+
+def _nested_step(stmt) -> str | None:
+    """`opt` for an `opt.step()` statement somewhere inside a compound statement."""
+    if not isinstance(stmt, cst.BaseCompoundStatement):
+        return None
+    found: list[str] = []
+
+    class V(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node) -> bool:
+            r = step_receiver(node)
+            if r is not None and dotted_name(r):
+                found.append(dotted_name(r))
+            return False
+
+    stmt.visit(V())
+    return found[0] if found else None
+
+
+def _strip_markers(lines):
+    from ..context import MARKER_PREFIX
+    return [l for l in lines if l.comment is None or not l.comment.value.startswith(MARKER_PREFIX)]
+
+
+def _render_all(ctx: FileContext, text: str) -> str:
+    from .calls import _MS_CHAIN
+    return _MS_CHAIN.sub(lambda m: ctx.render_text(m.group(0)), text)
+
+
+# ---- statements outside restructured blocks: zero_grad / step under accumulation ---------------
+class LeftoverRewriter(cst.CSTTransformer):
+    """Second pass, run only when a file has `zero_grad()`/`step()` statements that no direct
+    training step consumed: under accumulation they drive the gradient buffer; otherwise a
+    `zero_grad()` has nothing to reset in MindSpore and goes."""
+
+    def __init__(self, ctx: FileContext, conv, pending: set):
+        self.ctx, self.conv, self.pending = ctx, conv, pending
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        if original_node not in self.pending:
+            return updated_node
+        z = zero_grad_receiver(original_node)
+        s = step_receiver(original_node)
+        from .calls import code
+        if z is not None:
+            name = dotted_name(z)
+            self.ctx.translated()
+            if not self.conv.accumulating:
+                return cst.RemoveFromParent()
+            arg = name if name in self.conv.accumulating else ""
+            return cst.parse_statement(f"{BUFFER}.zero({arg})\n").with_changes(
+                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+        if s is not None and dotted_name(s) in self.conv.accumulating:
+            self.ctx.translated()
+            return cst.parse_statement(f"{BUFFER}.step({code(s)})\n").with_changes(
+                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+        return updated_node
+
+    def leave_IndentedBlock(self, original_node, updated_node):
+        if not updated_node.body:
+            return updated_node.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        return updated_node
