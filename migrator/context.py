@@ -76,6 +76,8 @@ class FileContext:
         return cst.parse_expression(self.render_text(qualified))
 
     def render_text(self, qualified: str) -> str:
+        if "." not in qualified:
+            return qualified  # a runtime helper defined in the output itself (MsDataLoader)
         prefix = qualified
         while prefix and prefix not in self.rules.render:
             prefix = prefix.rpartition(".")[0]

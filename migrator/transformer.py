@@ -153,26 +153,23 @@ class Converter(cst.CSTTransformer):
         if first is None:
             i = imports.insertion_index(body)
             body = body[:i] + imports.make_lines(lines, None) + helpers + body[i:]
-            if helpers:
-                runtime.space_after(body, i + len(lines) + len(helpers))
         new_body = []
         for stmt in body:
             if stmt in placeholders:
-                if stmt is first and (lines or helpers):
+                if stmt is first and lines:
                     new_body += imports.make_lines(lines, stmt) + helpers
-                    if not lines:  # keep the line's comments
-                        new_body.insert(len(new_body) - len(helpers), stmt)
-                        self._remove.add(stmt)
-                    if helpers:
-                        self._space_next = len(new_body)
+                elif stmt is first:
+                    new_body += [stmt] + helpers  # nothing to import: the line goes, its comments stay
+                    self._remove.add(stmt)
                 else:
                     self._remove.add(stmt)
                     new_body.append(stmt)
                 continue
             new_body.append(stmt)
-        if getattr(self, "_space_next", None) is not None:
-            runtime.space_after(new_body, self._space_next)
         new_body = self._drop_removed(new_body, updated_node)
+        if helpers:
+            end = new_body.index(helpers[-1]) + 1
+            runtime.space_after(new_body, end)
         module = updated_node.with_changes(body=new_body)
         if self.pending_training:
             module = module.visit(training.LeftoverRewriter(self.ctx, self, self.pending_training))
@@ -264,6 +261,8 @@ class Converter(cst.CSTTransformer):
         rule = self.ctx.rule(qualified)
         if rule is not None and rule.translated and rule.to and not rule.is_method:
             self.ctx.translated()
+            if rule.runtime:
+                runtime.require(self.ctx, rule.runtime)
             if rule.emit or rule.transform:
                 self.ctx.warn(qualified, f"used without a call: check the arguments it is called with "
                                          f"(the rule emits {', '.join(sorted(rule.emit) or sorted(rule.transform))})", original)

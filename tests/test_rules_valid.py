@@ -9,6 +9,7 @@ import pytest
 from migrator import ruledocs
 from migrator.rules import RuleError, default_rules, load_rules
 from migrator.transforms import handlers, values
+from migrator.transforms.runtime import RUNTIME_DIR
 
 RULES = default_rules().rules
 MS_CHAIN = re.compile(r"\bmindspore(?:\.[A-Za-z_]\w*)+")
@@ -37,6 +38,12 @@ def ms_names(rule):
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.torch for r in RULES])
 def test_targets_exist_in_mindspore(rule):
+    if rule.to and "." not in rule.to:  # a runtime helper copied into the output
+        assert rule.runtime, f"{rule.source} [{rule.torch}]: `to = {rule.to!r}` needs `runtime`"
+        source = (RUNTIME_DIR / f"{rule.runtime}.py").read_text()
+        assert re.search(rf"^(def|class) {rule.to}\b", source, re.M), f"{rule.runtime}.py defines no {rule.to}"
+        compile(source, rule.runtime, "exec")
+        return
     for name in ms_names(rule):
         try:
             resolve_ms(name)

@@ -109,14 +109,19 @@ def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseE
         if template == "":
             return None  # the call is dropped (caller removes the statement)
         if "{args}" in template:
-            args_text = ", ".join(code(a.value) if a.keyword is None else f"{a.keyword.value}={code(a.value)}"
-                                  for a in _mapped_args(ctx, rule, call, bound))
+            args_text = ", ".join(_arg_text(a) for a in _mapped_args(ctx, rule, call, bound))
             return fill(ctx, template, bound, receiver, {"args": args_text})
         return fill(ctx, template, bound, receiver)
     if rule.templates:
         raise Untranslated("no template fits the arguments given")
     args = _mapped_args(ctx, rule, call, bound)
     return _make_call(ctx, rule.to, call, receiver, args, bound)
+
+
+def _arg_text(a: cst.Arg) -> str:
+    star = a.star if isinstance(a.star, str) else ""
+    kw = f"{a.keyword.value}=" if a.keyword is not None else ""
+    return f"{star}{kw}{code(a.value)}"
 
 
 def _passes_args_through(rule: Rule) -> bool:

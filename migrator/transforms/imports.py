@@ -47,7 +47,12 @@ def import_lines(ctx: FileContext) -> list[str]:
                     froms[mod].append(n)
         elif stmt not in plain:
             plain.append(stmt)
-    out = sorted(plain, key=lambda s: (s != "import mindspore", s))
+    # the standard library, then numpy, then mindspore (as isort would group them)
+    def group(line: str) -> tuple:
+        mod = line.split()[1]
+        return (2 if mod.startswith("mindspore") else 1 if mod.startswith("numpy") else 0,
+                mod != "mindspore", line)
+    out = sorted(plain, key=group)
     out += [f"from {mod} import {', '.join(names)}" for mod, names in froms.items()]
     # torch imports are always removed and re-added, so only MindSpore lines are checked
     return lines + [l for l in out if not _already_imported(ctx.source, l)]

@@ -227,3 +227,11 @@ def absorbed_by_padding(ctx, value, arg, bound):
     if "padding" not in bound.values:
         raise Untranslated("output_padding without padding has no MindSpore counterpart")
     return {}
+
+
+@transform("warn_if_true")
+def warn_if_true(ctx, value, arg, bound, message):
+    """Keep the argument; when it is (or may be) true, the report says `message`."""
+    if _lit(value) is not False:
+        ctx.warn(arg, message, value)
+    return {arg: value}

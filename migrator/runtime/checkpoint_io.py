@@ -1,0 +1,80 @@
+"""torch.save / torch.load for MindSpore checkpoints.
+
+A model, or a state_dict (name -> tensor), is saved as an ordinary MindSpore checkpoint that
+mindspore.load_checkpoint reads. A checkpoint dict holding more (epoch, optimizer state, ...)
+keeps its tensors in the checkpoint and its structure and plain values as JSON beside them.
+The file keeps the exact name the program gave it.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import mindspore
+import numpy as np
+
+
+def ms_save(obj, path, *args, **kwargs):
+    if isinstance(obj, mindspore.nn.Cell):
+        obj = obj.state_dict()
+    tensors = []
+    if isinstance(obj, dict) and obj and all(isinstance(v, (mindspore.Tensor, np.ndarray)) for v in obj.values()):
+        for k, v in obj.items():
+            tensors.append({"name": str(k), "data": v if isinstance(v, mindspore.Tensor) else mindspore.Tensor(v)})
+        extra = None
+    else:
+        extra = {"ms_migrate_structure": json.dumps(_flatten(obj, "", tensors))}
+    target = path if str(path).endswith(".ckpt") else str(path) + ".ckpt"
+    mindspore.save_checkpoint(tensors, target, append_dict=extra)
+    if target != str(path):
+        os.replace(target, path)
+
+
+def ms_load(path, *args, **kwargs):
+    path = str(path)
+    if path.endswith(".ckpt"):
+        data = mindspore.load_checkpoint(path)
+    else:  # MindSpore reads only *.ckpt names
+        folder = tempfile.mkdtemp()
+        try:
+            link = os.path.join(folder, "checkpoint.ckpt")
+            try:
+                os.symlink(os.path.abspath(path), link)
+            except OSError:
+                shutil.copyfile(path, link)
+            data = mindspore.load_checkpoint(link)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    structure = data.pop("ms_migrate_structure", None)
+    if structure is None:
+        return data
+    return _unflatten(json.loads(structure), data)
+
+
+def _flatten(obj, prefix, tensors):
+    if isinstance(obj, mindspore.nn.Cell):
+        obj = obj.state_dict()
+    if isinstance(obj, (mindspore.Tensor, np.ndarray)):
+        name = prefix or "tensor"
+        tensors.append({"name": name, "data": obj if isinstance(obj, mindspore.Tensor) else mindspore.Tensor(obj)})
+        return {"tensor": name}
+    if isinstance(obj, dict):
+        return {"dict": [[k, _flatten(v, f"{prefix}/{k}" if prefix else str(k), tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"list" if isinstance(obj, list) else "tuple":
+                [_flatten(v, f"{prefix}/{i}" if prefix else str(i), tensors) for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    raise TypeError(f"cannot save a {type(obj).__name__} in a MindSpore checkpoint")
+
+
+def _unflatten(node, data):
+    if "tensor" in node:
+        return data[node["tensor"]]
+    if "dict" in node:
+        return {k: _unflatten(v, data) for k, v in node["dict"]}
+    if "list" in node:
+        return [_unflatten(v, data) for v in node["list"]]
+    if "tuple" in node:
+        return tuple(_unflatten(v, data) for v in node["tuple"])
+    return node["value"]

@@ -1,0 +1,77 @@
+"""torchvision datasets read from the same files on disk with mindspore.dataset.
+
+Samples are (image, label) like torchvision's; the transform applies to the image column and
+labels are int64 as torch's collate makes them. Nothing is downloaded: when the files are not
+there, the error says where they were looked for.
+"""
+import os
+import pickle
+
+import mindspore
+import mindspore.dataset
+import numpy as np
+
+
+def _find(root, names, subdirs):
+    for sub in subdirs:
+        folder = os.path.join(str(root), *sub)
+        if all(os.path.exists(os.path.join(folder, n)) for n in names):
+            return folder
+    looked = ", ".join(os.path.join(str(root), *s) for s in subdirs)
+    raise FileNotFoundError(f"dataset files {names} not found (looked in {looked}); the MindSpore version "
+                            "does not download them: fetch them with torchvision once, or by hand")
+
+
+def _finish(ds, transform, target_transform):
+    if transform is not None:
+        ds = ds.map(operations=transform, input_columns="image")
+    if target_transform is not None:
+        ds = ds.map(operations=target_transform, input_columns="label")
+    return ds.map(operations=mindspore.dataset.transforms.TypeCast(mindspore.int64), input_columns="label")
+
+
+def ms_mnist(root, train=True, transform=None, target_transform=None, download=False, _kind="MNIST"):
+    split = "train" if train else "t10k"
+    names = [f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"]
+    folder = _find(root, names, [(_kind, "raw"), (), (_kind,)])
+    cls = mindspore.dataset.MnistDataset if _kind == "MNIST" else mindspore.dataset.FashionMnistDataset
+    return _finish(cls(folder, usage="train" if train else "test", shuffle=False), transform, target_transform)
+
+
+def ms_fashion_mnist(root, train=True, transform=None, target_transform=None, download=False):
+    return ms_mnist(root, train, transform, target_transform, download, _kind="FashionMNIST")
+
+
+class _Cifar10Py:
+    """The python-pickle batches torchvision downloads (cifar-10-batches-py)."""
+
+    def __init__(self, folder, train):
+        files = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+        images, labels = [], []
+        for f in files:
+            with open(os.path.join(folder, f), "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")
+            images.append(entry["data"])
+            labels += entry.get("labels", entry.get("fine_labels", []))
+        self.images = np.vstack(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def ms_cifar10(root, train=True, transform=None, target_transform=None, download=False):
+    names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+    folder = _find(root, names, [("cifar-10-batches-py",), ()])
+    ds = mindspore.dataset.GeneratorDataset(_Cifar10Py(folder, train), column_names=["image", "label"], shuffle=False)
+    return _finish(ds, transform, target_transform)
+
+
+def ms_image_folder(root, transform=None, target_transform=None):
+    if not os.path.isdir(str(root)):
+        raise FileNotFoundError(f"image folder {root} not found")
+    ds = mindspore.dataset.ImageFolderDataset(str(root), decode=True, shuffle=False)
+    return _finish(ds, transform, target_transform)
