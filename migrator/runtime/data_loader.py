@@ -22,6 +22,7 @@ class MsDataLoader:
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, bool(shuffle)
         self.sampler, self.collate_fn, self.drop_last = sampler, collate_fn, drop_last
         self.num_workers = num_workers
+        self._ds = None  # built once: a MindSpore pipeline node may have only one consumer
 
     def __len__(self):
         n = len(self.dataset) if not isinstance(self.dataset, mindspore.dataset.Dataset) \
@@ -34,8 +35,9 @@ class MsDataLoader:
         if self.collate_fn is not None:
             yield from self._python_batches()
             return
-        ds = self._pipeline()
-        for row in ds.create_tuple_iterator(num_epochs=1, output_numpy=False):
+        if self._ds is None:
+            self._ds = self._pipeline()
+        for row in self._ds.create_tuple_iterator(num_epochs=1, output_numpy=False):
             yield self._shape(row)
 
     def _pipeline(self):
