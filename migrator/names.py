@@ -126,7 +126,7 @@ def _walk_statements(body, table: ImportTable, top: bool) -> None:
 
 
 def _blocks_of(stmt: cst.BaseCompoundStatement):
-    body = stmt.body
+    body = getattr(stmt, "body", None)  # a `match` has only cases
     if isinstance(body, cst.IndentedBlock):
         yield body.body
     elif isinstance(body, cst.SimpleStatementSuite):

@@ -7,6 +7,8 @@ class only walks the tree once and keeps the little state the walk needs.
 """
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from .context import FileContext, Untranslated
@@ -34,6 +36,7 @@ class Converter(cst.CSTTransformer):
         # Node sets hold the nodes themselves (libcst nodes hash by identity), which keeps
         # them alive: a set of id()s could match a new node that reuses a freed address.
         self._call_funcs: set[cst.CSTNode] = set()
+        self._call_marks: list[tuple[int, int]] = []  # (findings, torch refs) when each open call began
         self._torch_chains: set[cst.CSTNode] = set()
         self._not_a_reference = 0  # inside Attribute.attr, Arg.keyword
         self._depth = 0  # indented blocks entered
@@ -79,7 +82,8 @@ class Converter(cst.CSTTransformer):
         self.originals[node] = original_node
         if findings:
             self.stmt_findings[node] = findings
-        if training.zero_grad_receiver(node) is not None or training.step_receiver(node) is not None:
+        if self.convert_methods and (training.zero_grad_receiver(node) is not None
+                                     or training.step_receiver(node) is not None):
             self.pending_training.add(node)
         if any(_is_self_assignment(s) for s in node.body):
             node = node.with_changes(body=[s for s in node.body if not _is_self_assignment(s)])
@@ -120,11 +124,16 @@ class Converter(cst.CSTTransformer):
 
     def leave_IndentedBlock(self, original_node, updated_node):
         self._depth -= 1
-        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
+        body = self._training(list(updated_node.body))
         body = self._drop_removed(body, updated_node)
         if not body:
             body = [cst.SimpleStatementLine(body=[cst.Pass()])]
         return updated_node.with_changes(body=body)
+
+    def _training(self, body: list) -> list:
+        # Like methods, the training step is left alone in a file that already uses MindSpore
+        # (a converted file: rewriting its leftovers again would nest forward functions)
+        return training.rewrite_block(self.ctx, self, body) if self.convert_methods else body
 
     def _drop_removed(self, body, owner):
         """Remove marked statements; their comments move to the next statement."""
@@ -145,7 +154,7 @@ class Converter(cst.CSTTransformer):
         return out
 
     def leave_Module(self, original_node, updated_node):
-        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
+        body = self._training(list(updated_node.body))
         lines = imports.import_lines(self.ctx)
         helpers = runtime.helper_statements(self.ctx)
         placeholders = set(self._import_lines)
@@ -169,7 +178,11 @@ class Converter(cst.CSTTransformer):
         new_body = self._drop_removed(new_body, updated_node)
         if helpers:
             end = new_body.index(helpers[-1]) + 1
+            before = new_body[end] if end < len(new_body) else None
             runtime.space_after(new_body, end)
+            if before in self.pending_training:  # the statement after the helpers is a new node now
+                self.pending_training.discard(before)
+                self.pending_training.add(new_body[end])
         module = updated_node.with_changes(body=new_body)
         if self.pending_training:
             module = module.visit(training.LeftoverRewriter(self.ctx, self, self.pending_training))
@@ -225,6 +238,23 @@ class Converter(cst.CSTTransformer):
 
     def leave_Arg_keyword(self, node) -> None:
         self._not_a_reference -= 1
+
+    # Names that bind (class/def/parameter/global/as/walrus/match-capture/type-parameter names)
+    # must stay Names: replacing one by an attribute chain does not parse.
+    def _binding_enter(self, node) -> None:
+        self._not_a_reference += 1
+
+    def _binding_leave(self, node) -> None:
+        self._not_a_reference -= 1
+
+    visit_ClassDef_name = visit_FunctionDef_name = visit_Param_name = visit_NameItem_name = _binding_enter
+    leave_ClassDef_name = leave_FunctionDef_name = leave_Param_name = leave_NameItem_name = _binding_leave
+    visit_AsName_name = visit_NamedExpr_target = visit_MatchAs_name = visit_MatchStar_name = _binding_enter
+    leave_AsName_name = leave_NamedExpr_target = leave_MatchAs_name = leave_MatchStar_name = _binding_leave
+    visit_MatchMapping_rest = visit_MatchKeywordElement_key = visit_TypeVar_name = _binding_enter
+    leave_MatchMapping_rest = leave_MatchKeywordElement_key = leave_TypeVar_name = _binding_leave
+    visit_TypeVarTuple_name = visit_ParamSpec_name = visit_TypeAlias_name = _binding_enter
+    leave_TypeVarTuple_name = leave_ParamSpec_name = leave_TypeAlias_name = _binding_leave
 
     # ---- references: torch.float32, nn.Module as a base, F.relu passed as a value ---------
     def visit_Attribute(self, node) -> bool:
@@ -288,8 +318,36 @@ class Converter(cst.CSTTransformer):
     # ---- calls --------------------------------------------------------------------------
     def visit_Call(self, node) -> None:
         self._call_funcs.add(node.func)
+        self._call_marks.append((len(self.ctx.findings), len(self.ctx.torch_refs_left)))
 
     def leave_Call(self, original_node, updated_node):
+        mark = self._call_marks.pop()
+        result = self._leave_call(original_node, updated_node)
+        if len(self.ctx.torch_refs_left) > mark[1]:
+            self._forget_dropped(mark, result)
+        return result
+
+    def _forget_dropped(self, mark, result) -> None:
+        """Untranslated torch references in arguments the translation dropped (`foreach=nn`)
+        are gone from the output: no marker, no finding, no torch import kept for them (a
+        second run would not see them, so keeping them would make conversion not idempotent)."""
+        text = calls.code(result) if isinstance(result, cst.CSTNode) else ""
+        refs, findings = self.ctx.torch_refs_left, self.ctx.findings
+        for i in range(len(refs) - 1, mark[1] - 1, -1):
+            qualified = refs[i][0]
+            if re.search(rf"(?<![\w.]){re.escape(qualified)}(?!\w)", text):
+                continue
+            del refs[i]
+            for j in range(len(findings) - 1, mark[0] - 1, -1):
+                f = findings[j]
+                if f.kind == "untranslated" and f.api == qualified:
+                    del findings[j]
+                    self.ctx.apis_found -= 1
+                    if self.ctx.frames and f in self.ctx.frames[-1]:
+                        self.ctx.frames[-1].remove(f)
+                    break
+
+    def _leave_call(self, original_node, updated_node):
         func = original_node.func
         local = dotted_name(func)
         qualified = self.ctx.table.resolve(func) if local else None

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..context import Finding
+from ..context import MARKER_PREFIX, Finding
+
+
+def _key(text: str) -> str:
+    """Markers are one per API and statement: a second run may word the reason differently
+    (it sees converted code), and must not add a second marker for the same API."""
+    if text.startswith(MARKER_PREFIX):
+        return MARKER_PREFIX + text[len(MARKER_PREFIX):].split(": ", 1)[0]
+    return text
 
 
 def _existing(lines) -> set[str]:
-    return {l.comment.value for l in lines if l.comment is not None}
+    return {_key(l.comment.value) for l in lines if l.comment is not None}
 
 
 def attach(stmt: cst.CSTNode, findings: list[Finding]):
@@ -20,7 +28,7 @@ def attach(stmt: cst.CSTNode, findings: list[Finding]):
     have = _existing(lines)
     for f in findings:
         text = f.marker()
-        if text not in have:
-            have.add(text)
+        if _key(text) not in have:
+            have.add(_key(text))
             lines.append(cst.EmptyLine(indent=True, whitespace=cst.SimpleWhitespace(""), comment=cst.Comment(text)))
     return stmt.with_changes(leading_lines=lines)

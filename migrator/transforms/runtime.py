@@ -4,6 +4,7 @@ as ordinary, tested Python; a rule asks for one with ``runtime = "<name>"``. The
 imports ms-migrate: the helper's source is copied in, after the imports, once per file."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
         if banner in ctx.source:
             continue  # already there (a second run)
         _, body = _snippet(name)
-        module = cst.parse_module(body)
+        # in the file's own line endings: a backslash continuation keeps its newline verbatim
+        newline = re.search(r"\r\n?|\n", ctx.source)
+        module = cst.parse_module(body.replace("\n", newline.group()) if newline else body)
         stmts = list(module.body)
         if stmts:
             first = stmts[0]

@@ -30,7 +30,7 @@ import re
 import libcst as cst
 
 from ..context import FileContext
-from ..names import dotted_name
+from ..names import TORCH_ROOTS, dotted_name
 from . import runtime
 
 BUFFER = "ms_grad_buffer"
@@ -192,7 +192,10 @@ class _BlockRewrite:
         self.region_binds: set[str] = set()
 
     def run(self) -> list:
-        backward_idx = [i for i, s in enumerate(self.body) if backward_receiver(s) is not None]
+        # `torch.autograd.backward(...)`, `dist_autograd.backward(...)`: a module's function, not
+        # `loss.backward()` (its receiver would become the "loss")
+        backward_idx = [i for i, s in enumerate(self.body) if backward_receiver(s) is not None
+                        and not _is_torch_module(self.ctx, backward_receiver(s))]
         steps = {i: dotted_name(step_receiver(s)) for i, s in enumerate(self.body) if step_receiver(s) is not None}
         zero_grads = [i for i, s in enumerate(self.body) if zero_grad_receiver(s) is not None]
         for b in backward_idx:
@@ -311,7 +314,10 @@ class _BlockRewrite:
         from .calls import code
         loss_code = loss_name or code(loss)
         ret = ", ".join([loss_code, *aux])
-        body = stmts + [self._stmt(f"return {ret}")]
+        ret_stmt = self._stmt(f"return {ret}")
+        if loss_name is None:  # `expr.backward()`: the markers of what expr uses move with it
+            ret_stmt = ret_stmt.with_changes(leading_lines=_markers_but_backward(self.body[b].leading_lines))
+        body = stmts + [ret_stmt]
         first = body[0]
         body[0] = first.with_changes(leading_lines=[l for l in first.leading_lines if l.comment is not None])
         fn = cst.FunctionDef(name=cst.Name(fn_name), params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
@@ -416,6 +422,17 @@ def _strip_markers(lines):
     return [l for l in lines if l.comment is None or not l.comment.value.startswith(MARKER_PREFIX)]
 
 
+def _is_torch_module(ctx: FileContext, node) -> bool:
+    name = dotted_name(node)
+    return name is not None and (ctx.table.resolve(node) is not None or name.split(".")[0] in TORCH_ROOTS)
+
+
+def _markers_but_backward(lines):
+    from ..context import MARKER_PREFIX
+    return [l for l in lines if l.comment is not None and l.comment.value.startswith(MARKER_PREFIX)
+            and not l.comment.value.startswith(f"{MARKER_PREFIX} torch.Tensor.backward:")]
+
+
 def _render_all(ctx: FileContext, text: str) -> str:
     from .calls import _MS_CHAIN
     return _MS_CHAIN.sub(lambda m: ctx.render_text(m.group(0)), text)
@@ -439,8 +456,10 @@ class LeftoverRewriter(cst.CSTTransformer):
         if z is not None:
             name = dotted_name(z)
             self.ctx.translated()
-            if not self.conv.accumulating:
-                return cst.RemoveFromParent()
+            if not self.conv.accumulating:  # removed, its comments kept (leave_IndentedBlock)
+                line = updated_node.with_changes(body=[cst.Pass()])
+                self.conv._remove.add(line)
+                return line
             arg = name if name in self.conv.accumulating else ""
             return cst.parse_statement(f"{BUFFER}.zero({arg})\n").with_changes(
                 leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
@@ -451,6 +470,10 @@ class LeftoverRewriter(cst.CSTTransformer):
         return updated_node
 
     def leave_IndentedBlock(self, original_node, updated_node):
-        if not updated_node.body:
+        body = self.conv._drop_removed(list(updated_node.body), updated_node)
+        if not body:
             return updated_node.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
-        return updated_node
+        return updated_node.with_changes(body=body)
+
+    def leave_Module(self, original_node, updated_node):
+        return updated_node.with_changes(body=self.conv._drop_removed(list(updated_node.body), updated_node))
