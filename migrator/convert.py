@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 import ast
+import codecs
+import io
+import re
+import signal
+import sys
+import tokenize
+import warnings
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -47,40 +54,78 @@ def mentions_torch(data: bytes) -> bool:
 
 def convert_source(data: bytes, path: str = "<string>", rules: RuleSet | None = None,
                    param_map: bool = False) -> FileResult:
-    """Convert one file's bytes. Never raises for bad input: errors are in the result."""
+    """Convert one file's bytes. Never raises: bad input, and the converter's own failures, are
+    errors in the result (the caller keeps the file as it is)."""
+    args = (data, path, rules, param_map)
+    try:
+        try:
+            return _on_big_stack(_convert, args)
+        except RecursionError:  # deep nesting (thousands of concatenated strings): again, with room
+            return _on_big_stack(_convert, args, recursion_limit=100_000)
+    except RecursionError:
+        return FileResult(path=path, status="error", error="cannot convert: nesting too deep")
+    except Exception as exc:  # a bug in the converter costs this one file, never the run
+        return FileResult(path=path, status="error", error=f"internal error: {type(exc).__name__}: {exc}; "
+                                                           "file left as is (please report this)")
+
+
+def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> FileResult:
     result = FileResult(path=path)
+    problem = undecodable(data)
+    if problem is not None:
+        result.status, result.error = "error", problem
+        return result
     if not mentions_torch(data):
         result.output, result.status = data, "no-torch"
         return result
     rules = rules or default_rules()
+    # Python's own parser first: its messages are the clearest, and what it rejects (nesting too
+    # deep, among others) never reaches libcst, whose parser can overflow its stack on it
+    bad = _python_syntax_error(data)
+    if bad is not None:
+        result.status, result.error = "error", _describe(bad)
+        return result
+    # the blank and comment lines that end the file are set aside and put back as they are:
+    # libcst loses blank lines there (`x\n\n \n`, `x\n\n  # c\n`)
+    body, tail = _split_footer(data)
     try:
-        module = cst.parse_module(data)
+        module = cst.parse_module(body)
     except cst.ParserSyntaxError as exc:
-        result.status, result.error = "error", f"syntax error at line {exc.raw_line}:{exc.raw_column + 1}: {exc.message}"
+        where = re.search(r"error at (\d+):", exc.message)
+        result.status, result.error = "error", (
+            f"cannot parse line {where.group(1) if where else exc.raw_line}: Python accepts it, the parser "
+            f"ms-migrate uses (libcst) does not: {exc.message}")
         return result
-    except (UnicodeDecodeError, LookupError) as exc:
-        result.status, result.error = "error", f"cannot decode: {exc}"
+    except MemoryError:  # pathological nesting
+        result.status, result.error = "error", "cannot parse: out of memory"
         return result
-    except (RecursionError, MemoryError) as exc:  # pathological nesting
-        result.status, result.error = "error", f"cannot parse: {type(exc).__name__}"
-        return result
+    if not module.has_trailing_newline and body.endswith(b"\r"):
+        module = module.with_changes(has_trailing_newline=True)  # libcst drops a final lone CR
     table = build_import_table(module)
     if not table.aliases and not table.star_modules:
         result.output, result.status = data, "no-torch"
         return result
     source = module.code
+    original = None
+    if source.encode(module.encoding) != body:
+        # libcst drops some whitespace (`except E :`, `f"{x!r }"`): the lines the conversion
+        # leaves alone are put back as they were; anything else is refused, never changed
+        original = body.decode(module.encoding)
+        if not _same_but_whitespace(original, source):
+            result.status, result.error = "error", "cannot convert: the parser does not reproduce this file " \
+                                                   "byte for byte; file left as is (please report this)"
+            return result
     ctx = FileContext(rules=rules, table=table, source=source)
-    try:
-        new = module.visit(Converter(ctx, convert_methods=not table.mentions_mindspore))
-        output = new.bytes
-    except RecursionError:
-        result.status, result.error = "error", "cannot convert: nesting too deep"
-        return result
-    try:
-        ast.parse(output.decode(module.encoding))
-    except SyntaxError as exc:  # a bug in a rule must never cost the user a parsable file
+    new = module.visit(Converter(ctx, convert_methods=not table.mentions_mindspore))
+    if original is None:
+        output = new.bytes + tail
+    else:
+        output = _restore_lines(original, source, new.code).encode(module.encoding) + tail
+    bad = _python_syntax_error(output)
+    if bad is not None:  # a bug in a rule must never cost the user a parsable file
         result.status = "error"
-        result.error = f"internal error: the conversion did not parse (line {exc.lineno}: {exc.msg}); file left as is"
+        result.error = (f"internal error: the conversion did not parse (line {bad.lineno}: {bad.msg}); "
+                        "file left as is (please report this)")
         return result
     if ctx.findings:
         _positions(module, ctx.findings)
@@ -106,3 +151,142 @@ def _positions(module: cst.Module, findings: list[Finding]) -> None:
         if pos is not None:
             f.line, f.col = pos.start.line, pos.start.column + 1
         f.node = None
+
+
+def _on_big_stack(fn, args, recursion_limit: int | None = None):
+    """Run ``fn(*args)`` in a thread with a 512 MB stack. libcst recurses once per nesting level,
+    in Python and in its native parser: thousands of concatenated strings, or `a and b and ...`
+    with thousands of terms (which Python itself accepts), overflow a normal 8 MB stack, and the
+    native parser then crashes the process instead of raising. The stack is reserved, not used."""
+    import threading
+
+    out: dict = {}
+    done = threading.Event()
+
+    def target():
+        try:
+            out["result"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            out["error"] = exc
+        finally:
+            done.set()
+
+    limit, size = sys.getrecursionlimit(), threading.stack_size()
+    # A thread still in libcst's native code while the interpreter exits (Ctrl-C during a
+    # conversion) aborts the process: Ctrl-C waits for the conversion to end (it writes nothing),
+    # on an event, not Thread.join (which, interrupted, stops waiting for good; bpo-45274); it is
+    # held while the thread starts (threads inherit that, so signals keep going to this one).
+    blocked = hasattr(signal, "pthread_sigmask")
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS) if blocked else None
+    if recursion_limit:
+        sys.setrecursionlimit(max(limit, recursion_limit))
+    try:
+        threading.stack_size(512 * 1024 * 1024)
+        thread = threading.Thread(target=target)
+        thread.start()
+    except (RuntimeError, ValueError, MemoryError):  # no such thread here: run on this stack
+        thread = None
+    finally:
+        threading.stack_size(size)
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    try:
+        if thread is None:
+            return fn(*args)
+        try:
+            done.wait()
+        except BaseException:
+            while not done.is_set():
+                try:
+                    done.wait()
+                except KeyboardInterrupt:
+                    pass
+            raise
+        thread.join()
+    finally:
+        sys.setrecursionlimit(limit)
+    if "error" in out:
+        raise out["error"]
+    return out["result"]
+
+
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _same_but_whitespace(original: str, printed: str) -> bool:
+    a, b = original.splitlines(keepends=True), printed.splitlines(keepends=True)
+    return len(a) == len(b) and all(x == y or "".join(x.split()) == "".join(y.split()) for x, y in zip(a, b))
+
+
+def _restore_lines(original: str, printed: str, converted: str) -> str:
+    """``converted`` with each line the conversion did not change back as it was in ``original``
+    (``printed`` is ``original`` as libcst prints it: the same lines, some whitespace lost)."""
+    import difflib
+
+    was, now = printed.splitlines(keepends=True), converted.splitlines(keepends=True)
+    orig = original.splitlines(keepends=True)
+    out = list(now)
+    for a, b, n in difflib.SequenceMatcher(None, was, now, autojunk=False).get_matching_blocks():
+        out[b:b + n] = orig[a:a + n]
+    return "".join(out)
+
+
+def _split_footer(data: bytes) -> tuple[bytes, bytes]:
+    """(the file up to its last line of code, the blank and comment-only lines after it)."""
+    lines = data.splitlines(keepends=True)
+    i = len(lines)
+    while i and (not lines[i - 1].strip(b" \t\x0c\r\n") or lines[i - 1].lstrip(b" \t\x0c").startswith(b"#")):
+        i -= 1
+    if i == len(lines) or not lines[i - 1:i] or not lines[i - 1].endswith((b"\n", b"\r")):
+        return data, b""  # nothing after the last line of code (or no line break before it)
+    cut = len(data) - sum(map(len, lines[i:]))
+    body, tail = data[:cut], data[cut:]
+    if b"#" in tail and _python_syntax_error(body) is not None:
+        return data, b""  # a line starting with # closed a string (`#\"\"\"`): it is code
+    return body, tail
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    return len(re.split(rb"\r\n|\r|\n", data[:offset]))
+
+
+def undecodable(data: bytes) -> str | None:
+    """Why these bytes are not Python source text (None when they are): a NUL byte, a bad coding
+    declaration, or bytes the declared (or default UTF-8) encoding cannot decode."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return f"binary file, not Python source (NUL byte at line {_line_at(data, nul)})"
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        if data.startswith(codecs.BOM_UTF8):
+            return "cannot decode: a UTF-8 byte order mark with a coding declaration that is not utf-8"
+        if "invalid or missing" not in exc.msg:
+            return f"cannot decode: {exc.msg} (line 1-2)"
+        encoding = "utf-8"  # no declaration and a first line that is not UTF-8: say where
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return (f"cannot decode line {_line_at(data, exc.start)} as {encoding.replace('-sig', '')}: {exc.reason} "
+                f"(byte {data[exc.start:exc.start + 1]!r}); declare the file's encoding in a coding comment")
+    return None
+
+
+def _python_syntax_error(data: bytes) -> SyntaxError | None:
+    """The error this Python reports for the source, or None if it parses."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escape sequences and such are not our business
+        try:
+            ast.parse(data)
+        except SyntaxError as exc:
+            return exc
+        except (RecursionError, MemoryError):
+            return SyntaxError("too deeply nested for Python to parse")
+        except ValueError as exc:  # NUL bytes (caught before), other source it cannot read
+            return SyntaxError(str(exc))
+    return None
+
+
+def _describe(exc: SyntaxError) -> str:
+    where = f" at line {exc.lineno}" + (f":{exc.offset}" if exc.offset else "") if exc.lineno else ""
+    return f"syntax error{where}: {exc.msg} (as Python {sys.version_info[0]}.{sys.version_info[1]} reads it)"
