@@ -16,7 +16,7 @@ from . import __version__
 EPILOG = """\b
 Exit status: 0 everything translated; 1 converted, but untranslated torch APIs remain
 (each marked in the output with '# ms-migrate: untranslated ...'); 2 some input could not
-be processed (named on stderr; the rest was still converted) or bad usage.
+be processed (named on stderr; the rest was still converted) or bad usage; 130 interrupted.
 """
 
 
@@ -68,8 +68,14 @@ def convert(paths, out, inplace, diff, report_path, param_map_path, jobs, quiet)
     except UsageError as exc:
         click.echo(f"ms-migrate: error: {exc}", err=True)
         sys.exit(2)
-    report = run(tasks, jobs=jobs, keep_output=diff, progress=sys.stderr.isatty() and not quiet,
-                 param_map=not diff)
+    try:
+        _stop_on_sigterm()
+        report = run(tasks, jobs=jobs, keep_output=diff, progress=sys.stderr.isatty() and not quiet,
+                     param_map=not diff)
+    except KeyboardInterrupt:
+        click.echo("\nms-migrate: interrupted; each output written so far is complete, none is half-written",
+                   err=True)
+        sys.exit(130)
     if diff:
         for t, res in zip([t for t in tasks if t.python or t.error], report.files):
             if res.output is not None and res.status == "converted":
@@ -92,6 +98,15 @@ def convert(paths, out, inplace, diff, report_path, param_map_path, jobs, quiet)
         click.echo("ms-migrate: tip: on CPUs with AVX-512, set ONEDNN_MAX_CPU_ISA=AVX2 before running the "
                    "converted code; MindSpore's CPU convolutions are much faster with it.", err=True)
     sys.exit(report.exit_code())
+
+
+def _stop_on_sigterm() -> None:
+    """A kill stops a run the way Ctrl-C does (workers stopped, no partial file)."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _default_param_map_path(tasks, out, inplace) -> str | None:
