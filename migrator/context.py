@@ -28,6 +28,15 @@ class Finding:
         return f"# ms-migrate: note {self.api}: {self.reason}"
 
 
+def dotted_expr(text: str) -> cst.BaseExpression:
+    """`a.b.c` as a node, built directly (parsing it costs a parser run)."""
+    parts = text.split(".")
+    node: cst.BaseExpression = cst.Name(parts[0])
+    for p in parts[1:]:
+        node = cst.Attribute(value=node, attr=cst.Name(p))
+    return node
+
+
 class Untranslated(Exception):
     """Raised by value transforms and handlers that cannot translate a call."""
 
@@ -51,9 +60,18 @@ class FileContext:
     helpers_needed: dict[str, None] = field(default_factory=dict)
     # marker frames: one list of findings per statement being visited
     frames: list[list[Finding]] = field(default_factory=list)
+    # original torch-reference node -> (spelling, n-th occurrence of that spelling in source
+    # order): enough to find its line and column later without libcst position metadata
+    ordinals: dict = field(default_factory=dict)
+    _spelling_counts: dict = field(default_factory=dict)
     _alias_ok: dict[str, bool] = field(default_factory=dict)
 
     # ---- bookkeeping -------------------------------------------------------------------
+    def count_reference(self, node: cst.CSTNode, spelling: str) -> None:
+        n = self._spelling_counts.get(spelling, 0)
+        self._spelling_counts[spelling] = n + 1
+        self.ordinals[node] = (spelling, n)
+
     def translated(self, n: int = 1) -> None:
         self.apis_found += n
         self.apis_translated += n
@@ -73,7 +91,7 @@ class FileContext:
     # ---- spelling MindSpore names in the output ---------------------------------------
     def render(self, qualified: str) -> cst.BaseExpression:
         """A MindSpore qualified name as an expression, registering the import it needs."""
-        return cst.parse_expression(self.render_text(qualified))
+        return dotted_expr(self.render_text(qualified))
 
     def render_text(self, qualified: str) -> str:
         if "." not in qualified:
@@ -109,7 +127,7 @@ class FileContext:
         the module it lives in stays imported. Returns the replacement, or None to keep it."""
         self.torch_refs_left.append((qualified, self.table.module_to_keep(qualified, local)))
         if local != qualified:
-            return cst.parse_expression(qualified)
+            return dotted_expr(qualified)
         return None
 
     def torch_imports_kept(self) -> list[str]:

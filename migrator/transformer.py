@@ -13,7 +13,6 @@ from .context import FileContext, Untranslated
 from .names import dotted_name
 from .transforms import calls, classes, imports, markers, methods, runtime, training
 
-_COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.TryStar, cst.Match)
 
 
 class _Scope:
@@ -54,24 +53,18 @@ class Converter(cst.CSTTransformer):
     def _pop_attach(self, node):
         return markers.attach(node, self.ctx.frames.pop())
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _COMPOUND):
-            self._push()
-        return super().on_visit(node)
+    def _leave_compound(self, original_node, updated_node):
+        return self._pop_attach(updated_node)
 
-    def on_leave(self, original_node, updated_node):
-        result = super().on_leave(original_node, updated_node)
-        if isinstance(original_node, _COMPOUND):
-            if isinstance(result, cst.CSTNode):
-                result = self._pop_attach(result)
-            else:
-                self.ctx.frames.pop()
-        return result
-
-    def visit_SimpleStatementLine(self, node) -> None:
+    def visit_SimpleStatementLine(self, node) -> bool:
+        if node in self.ctx.table.rebindings:
+            return False  # `F = torch.nn.functional`: an alias like an import; uses through it are converted
         self._push()
+        return True
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
+        if original_node in self.ctx.table.rebindings:
+            return self._removed_line(updated_node)
         is_torch_import = any(isinstance(s, (cst.Import, cst.ImportFrom)) and imports.strip_torch(s) is not s
                               for s in original_node.body)
         findings = self.ctx.frames[-1]
@@ -226,12 +219,36 @@ class Converter(cst.CSTTransformer):
     def leave_Arg_keyword(self, node) -> None:
         self._not_a_reference -= 1
 
+    # names being defined, not used: `def _assert(...)` in a fallback for `from torch import _assert`
+    def visit_FunctionDef_name(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_FunctionDef_name(self, node) -> None:
+        self._not_a_reference -= 1
+
+    def visit_ClassDef_name(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_ClassDef_name(self, node) -> None:
+        self._not_a_reference -= 1
+
+    def visit_Param_name(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_Param_name(self, node) -> None:
+        self._not_a_reference -= 1
+
     # ---- references: torch.float32, nn.Module as a base, F.relu passed as a value ---------
     def visit_Attribute(self, node) -> bool:
         if self.ctx.table.resolve(node) is not None:
             self._torch_chains.add(node)
+            self.ctx.count_reference(node, dotted_name(node))
             return False
         return True
+
+    def visit_Name(self, node) -> None:
+        if not self._not_a_reference and node.value in self.ctx.table.aliases:
+            self.ctx.count_reference(node, node.value)
 
     def leave_Attribute(self, original_node, updated_node):
         if original_node in self._torch_chains:
@@ -382,6 +399,27 @@ class Converter(cst.CSTTransformer):
             if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
                 return "python"
         return None
+
+
+def _wire_compound_statements() -> None:
+    """Markers attach to the statement that holds the finding: compound statements open a
+    frame too. Wired per class (not in on_visit) so other nodes pay nothing for it."""
+    for name in ("If", "For", "While", "With", "Try", "TryStar", "Match"):
+        setattr(Converter, f"visit_{name}", lambda self, node: self._push())
+        setattr(Converter, f"leave_{name}", Converter._leave_compound)
+    for name, visit, leave in (("FunctionDef", Converter.visit_FunctionDef, Converter.leave_FunctionDef),
+                               ("ClassDef", Converter.visit_ClassDef, Converter.leave_ClassDef)):
+        def v(self, node, _visit=visit):
+            self._push()
+            return _visit(self, node)
+
+        def l(self, original_node, updated_node, _leave=leave):
+            return self._pop_attach(_leave(self, original_node, updated_node))
+        setattr(Converter, f"visit_{name}", v)
+        setattr(Converter, f"leave_{name}", l)
+
+
+_wire_compound_statements()
 
 
 def _is_self_assignment(small) -> bool:

@@ -374,7 +374,9 @@ class _BlockRewrite:
     def _untranslated(self, b: int, reason: str) -> None:
         from .markers import attach
         from ..context import Finding
-        f = Finding("untranslated", "torch.Tensor.backward", reason, self.conv.original_node(self.body[b]))
+        original = self.conv.original_node(self.body[b])
+        call = _call_of(original) or original
+        f = Finding("untranslated", "torch.Tensor.backward", reason, call)
         self.ctx.apis_found += 1
         self.ctx.findings.append(f)
         self.replace[b] = [attach(self.body[b], [f])]
