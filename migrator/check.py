@@ -12,8 +12,8 @@ Two kinds of files, told apart per file:
   statement whose marker already names it is reported once, by the marker.
 
 Start-up is kept light: libcst is imported only for files that mention torch or carry a marker,
-the converter only for PyTorch files, libcst's position metadata only for files with findings,
-and the rules come from a cache (see ``_rules``) keyed by the rule files' sizes and times.
+the converter only for PyTorch files, positions are computed only for files with findings, and
+the rules come from a cache (see ``cached_rules``) keyed by the rule files' sizes and times.
 """
 from __future__ import annotations
 
