@@ -122,5 +122,39 @@ def rules_cmd(as_json):
                err=True)
 
 
+# ---- ms-migrate check (issue 6) -------------------------------------------------------------
+CHECK_EPILOG = """\b
+Exit status: 0 no findings; 1 findings; 2 a file could not be checked (E001-E003: named,
+the rest still checked) or bad usage. Suppress one line with `# ms-migrate: ignore[CODE]`.
+Codes: `ms-migrate check --codes`, or README.md ("Check mode and pre-commit").
+"""
+
+
+@main.command("check", epilog=CHECK_EPILOG)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="text: one `path:line:col: CODE message` a line; json; sarif (SARIF 2.1.0, for GitHub code scanning).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Report only these codes (comma-separated; a prefix such as MSM1 or ALL). Default: every code but MSM004.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Do not report these codes (comma-separated, prefixes).")
+@click.option("-o", "--output", type=click.Path(), help="Write the report to this file instead of stdout.")
+@click.option("--codes", "list_codes", is_flag=True, help="Print the table of codes and exit.")
+def check_cmd(paths, fmt, select, ignore, output, list_codes):
+    """Lint files or folders for torch APIs ms-migrate cannot translate and torch left in converted code."""
+    from . import check
+
+    if list_codes:
+        click.echo(check.codes_table(), nl=False)
+        return
+    if not paths:
+        raise click.UsageError("give at least one file or folder")
+    try:
+        check.selected_codes(select, ignore)
+    except check.SelectionError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(check.main(list(paths), fmt, select, ignore, output))
+# ---- end of ms-migrate check ------------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()
