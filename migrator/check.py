@@ -279,15 +279,16 @@ def _prune(folder: str, keep: str, max_age_s: float = 7 * 86400) -> None:
 def _check_pytorch(module, table, path: str, rules) -> list[Finding]:
     """Run the converter in memory; its untranslated findings are the answer."""
     from .context import FileContext
-    from .convert import _positions
+    from .convert import locate_findings
     from .transformer import Converter
 
     rules = _rules(rules)
-    ctx = FileContext(rules=rules, table=table, source=module.code)
+    source = module.code
+    ctx = FileContext(rules=rules, table=table, source=source)
     module.visit(Converter(ctx, convert_methods=True))
     if not ctx.findings:
         return []
-    _positions(module, ctx.findings)
+    locate_findings(module, source, ctx.findings, ctx.ordinals)
     out: list[Finding] = []
     seen = set()
     for f in ctx.findings:

@@ -85,7 +85,7 @@ def convert_source(data: bytes, path: str = "<string>", rules: RuleSet | None = 
         result.error = f"internal error: the conversion did not parse (line {exc.lineno}: {exc.msg}); file left as is"
         return result
     if ctx.findings:
-        _positions(module, source, ctx.findings, ctx.ordinals)
+        locate_findings(module, source, ctx.findings, ctx.ordinals)
     result.findings = ctx.findings
     result.apis_found, result.apis_translated = ctx.apis_found, ctx.apis_translated
     result.output = output
@@ -96,7 +96,7 @@ def convert_source(data: bytes, path: str = "<string>", rules: RuleSet | None = 
     return result
 
 
-def _positions(module: cst.Module, source: str, findings: list[Finding], ordinals: dict) -> None:
+def locate_findings(module: cst.Module, source: str, findings: list[Finding], ordinals: dict) -> None:
     """Line and column of each finding, without libcst position metadata (which costs about
     as much as converting the file): a torch reference is the n-th occurrence of its spelling,
     and Python's own parser (fast, in C) says where that occurrence is."""
