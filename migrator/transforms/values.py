@@ -227,3 +227,59 @@ def absorbed_by_padding(ctx, value, arg, bound):
     if "padding" not in bound.values:
         raise Untranslated("output_padding without padding has no MindSpore counterpart")
     return {}
+
+
+# ---- torch.* functions (rules/torch_*.toml) -------------------------------------------------
+def _render(ctx, text: str) -> cst.BaseExpression:
+    from .calls import render_code
+    return render_code(ctx, text)
+
+
+@transform("fill_dtype")
+def fill_dtype(ctx, value, arg, bound):
+    """torch.full takes its dtype from fill_value (bool, int64, else float32); ops.full infers
+    int64 from a float or a tensor and truncates, so the dtype is said when the call does not."""
+    if "dtype" in bound.values:
+        return {arg: value}
+    v = _lit(value)
+    if isinstance(v, bool):
+        dtype = "mindspore.bool_"
+    elif isinstance(v, int):
+        dtype = "mindspore.int64"
+    elif isinstance(v, float):
+        dtype = "mindspore.float32"
+    else:
+        c = _code(value)
+        dtype = (f"mindspore.bool_ if isinstance({c}, bool) else mindspore.int64 if isinstance({c}, int) "
+                 f"else mindspore.float32")
+    return {arg: value, "dtype": _render(ctx, dtype)}
+
+
+@transform("unbiased_ddof")
+def unbiased_ddof(ctx, value, arg, bound):
+    """std/var unbiased=True/False -> ddof=1/0."""
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {"ddof": _num(int(v))}
+    return {"ddof": _expr(f"int({_code(value)})")}
+
+
+@transform("dim_or_unbiased")
+def dim_or_unbiased(ctx, value, arg, bound):
+    """std/var(x, True): the old overload's second argument is `unbiased`, not a dim."""
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {"ddof": _num(int(v))}
+    return {"axis": value}
+
+
+@transform("norm_p")
+def norm_p(ctx, value, arg, bound):
+    """torch.norm p -> ops.vector_norm ord: 'fro' is the 2-norm of the elements; 'nuc' is a
+    matrix norm (not translated)."""
+    v = _lit(value)
+    if v == "fro":
+        return {}
+    if isinstance(v, str):
+        raise Untranslated(f"p={v!r}: use mindspore.ops.matrix_norm")
+    return {"ord": value}
