@@ -145,6 +145,10 @@ def _mapped_args(ctx: FileContext, rule: Rule, call: cst.Call, bound: Bound | No
                 if p.name in rule.transform:
                     out = values.apply(rule.transform[p.name], ctx, bound.star, p.name, bound)
                     for k, v in out.items():
+                        if k == "*":  # the transform rewrote the *args themselves (a list of Args)
+                            star_emitted = True
+                            items.extend(("*", a, a, True) for a in v)
+                            continue
                         items.append((k, v, None, True))
                         set_keys.add(k)
                 else:

@@ -283,3 +283,25 @@ def norm_p(ctx, value, arg, bound):
     if isinstance(v, str):
         raise Untranslated(f"p={v!r}: use mindspore.ops.matrix_norm")
     return {"ord": value}
+
+
+@transform("scatter_src")
+def scatter_src(ctx, value, arg, bound):
+    """torch.scatter(..., src) / (..., value=): a number becomes a tensor of the index's shape
+    in the input's dtype (ops.scatter takes a tensor src only)."""
+    v = _lit(value)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        text = (f"mindspore.ops.full({_code(bound.values['index'])}.shape, {_code(value)}, "
+                f"dtype={_code(bound.values['input'])}.dtype)")
+        return {"src": _render(ctx, text)}
+    return {"src": value}
+
+
+@transform("unpack_list")
+def unpack_list(ctx, value, arg, bound):
+    """f(*tensors) called with one literal list/tuple of tensors: pass its elements."""
+    if isinstance(value, list) and len(value) == 1 and not value[0].star \
+            and isinstance(value[0].value, (cst.List, cst.Tuple)):
+        elems = value[0].value.elements
+        return {"*": [cst.Arg(value=e.value) for e in elems]}
+    return {"*": list(value)}
