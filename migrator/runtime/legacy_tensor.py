@@ -1,4 +1,4 @@
-# torch.FloatTensor(data) / torch.FloatTensor(*sizes) and the other typed constructors.
+# The typed tensor constructors (FloatTensor(data) / FloatTensor(*sizes) ...) of torch.
 import mindspore
 
 
@@ -7,4 +7,4 @@ def legacy_tensor(dtype, *args):
     give zeros (torch leaves the values uninitialized)."""
     if len(args) == 1 and not isinstance(args[0], int):
         return mindspore.Tensor(args[0], dtype=dtype)
-    return mindspore.ops.zeros(tuple(args), dtype)
+    return mindspore.ops.zeros(tuple(args) if args else (0,), dtype)

@@ -161,6 +161,10 @@ def _mapped_args(ctx: FileContext, rule: Rule, call: cst.Call, bound: Bound | No
         if p.name in rule.transform:
             out = values.apply(rule.transform[p.name], ctx, value, p.name, bound)
             for k, v in out.items():
+                if k == "*":  # positional arguments of the target's *args (a list of Args)
+                    star_emitted = True
+                    items.extend(("*", a, a, True) for a in v)
+                    continue
                 orig = orig_by_name.get(p.name) if k == rule.rename.get(p.name, p.name) else None
                 items.append((k, v, orig, orig is not None and p.name in bound.positional))
                 set_keys.add(k)

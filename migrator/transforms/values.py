@@ -305,3 +305,10 @@ def unpack_list(ctx, value, arg, bound):
         elems = value[0].value.elements
         return {"*": [cst.Arg(value=e.value) for e in elems]}
     return {"*": list(value)}
+
+
+@transform("as_star")
+def as_star(ctx, value, arg, bound):
+    """A keyword the target only takes positionally in its *args (torch.rand(size=(2, 3)) ->
+    ops.rand((2, 3)))."""
+    return {"*": [cst.Arg(value=value)]}
