@@ -35,6 +35,7 @@ class Converter(cst.CSTTransformer):
         self._call_funcs: set[cst.CSTNode] = set()
         self._torch_chains: set[cst.CSTNode] = set()
         self._not_a_reference = 0  # inside Attribute.attr, Arg.keyword
+        self._binding_names: set[cst.CSTNode] = set()  # Name targets of assignments
         self._depth = 0  # indented blocks entered
         self._dropped: set[cst.CSTNode] = set()  # expressions whose statement is to be removed
         self._remove: set[cst.CSTNode] = set()  # statement lines to remove
@@ -213,6 +214,12 @@ class Converter(cst.CSTTransformer):
     def leave_Attribute_attr(self, node) -> None:
         self._not_a_reference -= 1
 
+    def visit_AssignTarget(self, node) -> None:
+        # `dt = torch.float32` re-binds a torch name (names.py): the target is a new name, not a
+        # use of the torch API, and must stay as written.
+        if isinstance(node.target, cst.Name):
+            self._binding_names.add(node.target)
+
     def visit_Arg_keyword(self, node) -> None:
         self._not_a_reference += 1
 
@@ -261,6 +268,8 @@ class Converter(cst.CSTTransformer):
         return updated_node
 
     def leave_Name(self, original_node, updated_node):
+        if original_node in self._binding_names:
+            return updated_node
         if self._not_a_reference or original_node.value not in self.ctx.table.aliases \
                 and not self.ctx.table.star_modules:
             return updated_node

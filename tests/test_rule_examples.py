@@ -9,7 +9,7 @@ from equivalence import ATOL, RTOL, check_example
 from migrator.rules import default_rules
 
 CASES = [
-    pytest.param(rule, i, ex, id=f"{rule.torch}[{i}]")
+    pytest.param(rule, i, ex, id=f"{rule.source[6:-5]}:{rule.torch}[{i}]")  # -k <file stem> or -k <api>
     for rule in default_rules().rules
     for i, ex in enumerate(rule.all_examples())
 ]

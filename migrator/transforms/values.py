@@ -235,3 +235,87 @@ def warn_if_true(ctx, value, arg, bound, message):
     if _lit(value) is not False:
         ctx.warn(arg, message, value)
     return {arg: value}
+
+# ---- torch.* functions (rules/torch_*.toml) -------------------------------------------------
+def _render(ctx, text: str) -> cst.BaseExpression:
+    from .calls import render_code
+    return render_code(ctx, text)
+
+
+@transform("fill_dtype")
+def fill_dtype(ctx, value, arg, bound):
+    """torch.full takes its dtype from fill_value (bool, int64, else float32); ops.full infers
+    int64 from a float or a tensor and truncates, so the dtype is said when the call does not."""
+    if "dtype" in bound.values:
+        return {arg: value}
+    v = _lit(value)
+    if isinstance(v, bool):
+        dtype = "mindspore.bool_"
+    elif isinstance(v, int):
+        dtype = "mindspore.int64"
+    elif isinstance(v, float):
+        dtype = "mindspore.float32"
+    else:
+        c = _code(value)
+        dtype = (f"mindspore.bool_ if isinstance({c}, bool) else mindspore.int64 if isinstance({c}, int) "
+                 f"else mindspore.float32")
+    return {arg: value, "dtype": _render(ctx, dtype)}
+
+
+@transform("unbiased_ddof")
+def unbiased_ddof(ctx, value, arg, bound):
+    """std/var unbiased=True/False -> ddof=1/0."""
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {"ddof": _num(int(v))}
+    return {"ddof": _expr(f"int({_code(value)})")}
+
+
+@transform("dim_or_unbiased")
+def dim_or_unbiased(ctx, value, arg, bound):
+    """std/var(x, True): the old overload's second argument is `unbiased`, not a dim."""
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {"ddof": _num(int(v))}
+    return {"axis": value}
+
+
+@transform("norm_p")
+def norm_p(ctx, value, arg, bound):
+    """torch.norm p -> ops.vector_norm ord: 'fro' is the 2-norm of the elements; 'nuc' is a
+    matrix norm (not translated)."""
+    v = _lit(value)
+    if v == "fro":
+        return {}
+    if isinstance(v, str):
+        raise Untranslated(f"p={v!r}: use mindspore.ops.matrix_norm")
+    return {"ord": value}
+
+
+@transform("scatter_src")
+def scatter_src(ctx, value, arg, bound):
+    """torch.scatter(..., src) / (..., value=): a number becomes a tensor of the index's shape
+    in the input's dtype (ops.scatter takes a tensor src only)."""
+    v = _lit(value)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        text = (f"mindspore.ops.full({_code(bound.values['index'])}.shape, {_code(value)}, "
+                f"dtype={_code(bound.values['input'])}.dtype)")
+        return {"src": _render(ctx, text)}
+    return {"src": value}
+
+
+@transform("unpack_list")
+def unpack_list(ctx, value, arg, bound):
+    """f(*tensors) called with one literal list/tuple of tensors: pass its elements."""
+    if isinstance(value, list) and len(value) == 1 and not value[0].star \
+            and isinstance(value[0].value, (cst.List, cst.Tuple)):
+        elems = value[0].value.elements
+        return {"*": [cst.Arg(value=e.value) for e in elems]}
+    return {"*": list(value)}
+
+
+@transform("as_star")
+def as_star(ctx, value, arg, bound):
+    """A keyword the target only takes positionally in its *args (torch.rand(size=(2, 3)) ->
+    ops.rand((2, 3)))."""
+    return {"*": [cst.Arg(value=value)]}
