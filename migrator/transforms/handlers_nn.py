@@ -1,5 +1,113 @@
-"""Handlers for nn rules (registered with @handler)."""
+"""Handlers for nn rules (registered with @handler).
+
+Most nn rules are plain data; the handlers here cover what data cannot say: a template whose
+optional arguments take the torch defaults (`template_defaults`), arguments whose MindSpore
+value depends on another argument (LocalResponseNorm's alpha / size), and in-place
+initialisers of parameters (`nn.init.*_`).
+"""
 from __future__ import annotations
 
-from ..context import Untranslated  # noqa: F401
-from .handlers import handler  # noqa: F401
+import ast
+
+from ..context import Untranslated
+from ..signature import NO_DEFAULT, BindError, bind
+from .handlers import handler
+
+
+def _code(node) -> str:
+    from .calls import code
+    return code(node).strip()
+
+
+def _atom(node) -> str:
+    from .calls import atom_code
+    return atom_code(node).strip()
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
+
+
+def bound_values(rule, call) -> dict[str, str]:
+    """Bind a call to the rule's torch signature and return every parameter's source text:
+    the argument as written (parenthesised if it is not an atom) or the torch default.
+    Checks `unsupported_args`; parameters without a value are left out."""
+    from .calls import is_default
+
+    sig = rule.signature
+    try:
+        bound = bind(sig, call.args)
+    except BindError as exc:
+        raise Untranslated(str(exc)) from None
+    if bound.star or bound.extra_kwargs:
+        raise Untranslated("*args/**kwargs cannot be mapped statically")
+    for name, reason in rule.unsupported_args.items():
+        if name in bound.values and not is_default(bound.values[name], sig.get(name).default):
+            raise Untranslated(f"argument `{name}`: {reason}")
+    out: dict[str, str] = {}
+    for p in sig.params:
+        if p.name in bound.values:
+            out[p.name] = _atom(bound.values[p.name])
+        elif p.default is not NO_DEFAULT:
+            out[p.name] = p.default
+    return out
+
+
+def _fill(ctx, template: str, vals: dict[str, str], receiver=None):
+    from .calls import fill
+    extra = dict(vals)
+    if receiver is not None:
+        extra["self"] = _atom(receiver)
+    return fill(ctx, template, None, receiver, extra)
+
+
+@handler("template_defaults")
+def template_defaults(ctx, rule, call, receiver):
+    """`template` with every torch parameter available as {name}: the argument given or the
+    torch default. For translations that spell the defaults out (F.normalize's p/dim/eps)."""
+    vals = bound_values(rule, call)
+    return _fill(ctx, rule.template, vals, receiver)
+
+
+@handler("local_response_norm")
+def local_response_norm(ctx, rule, call, receiver):
+    """nn.LocalResponseNorm(size, alpha, beta, k) -> nn.LRN(depth_radius, bias, alpha, beta).
+
+    torch: x / (k + alpha / size * sum of x^2 over `size` neighbouring channels) ** beta.
+    MindSpore: x / (bias + alpha * sum over [c - r, c + r]) ** beta. The same for odd sizes
+    with r = (size - 1) // 2 and alpha / size; an even size has an asymmetric window."""
+    v = bound_values(rule, call)
+    size = _literal(v["size"])
+    if size is _NOT_LITERAL:
+        ctx.warn("torch.nn.LocalResponseNorm", "size is not a literal: it must be odd for the translation to hold", call)
+        radius, alpha = f"({v['size']} - 1) // 2", f"{v['alpha']} / {v['size']}"
+    else:
+        if not isinstance(size, int) or size % 2 == 0:
+            raise Untranslated("an even size has an asymmetric window; MindSpore's LRN window is symmetric")
+        radius = str((size - 1) // 2)
+        a = _literal(v["alpha"])
+        alpha = repr(a / size) if isinstance(a, (int, float)) and not isinstance(a, bool) else f"{v['alpha']} / {size}"
+    name = "mindspore.ops.lrn" if rule.to == "mindspore.ops.lrn" else "mindspore.nn.LRN"
+    first = f"{v['input']}, " if "input" in v else ""
+    return _fill(ctx, f"{name}({first}depth_radius={radius}, bias={v['k']}, alpha={alpha}, beta={v['beta']})", {})
+
+
+@handler("circular_pad")
+def circular_pad(ctx, rule, call, receiver):
+    """nn.CircularPadNd(padding): an int pads every side of the N last dimensions; ops.pad
+    needs the (left, right, top, bottom...) tuple spelled out."""
+    v = bound_values(rule, call)
+    n = 2 * int(rule.torch[-2])
+    p = v["padding"]
+    lit = _literal(p)
+    if isinstance(lit, int):
+        p = repr((lit,) * n)
+    elif lit is _NOT_LITERAL:
+        p = f"(({p},) * {n} if isinstance({p}, int) else tuple({p}))"
+    return _fill(ctx, rule.template, {"padding": p})

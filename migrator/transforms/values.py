@@ -112,12 +112,26 @@ def conv_padding(ctx, value, arg, bound):
     return {"padding": value}
 
 
+# Pooling arguments MindSpore accepts only with pad_mode='pad'. When several are given, the
+# first of them in this order emits pad_mode (once: a repeated keyword is a SyntaxError).
+_POOL_PAD_ARGS = ("padding", "dilation", "return_indices", "ceil_mode")
+
+
+def _emits_pad_mode(arg, bound) -> bool:
+    for name in _POOL_PAD_ARGS:
+        if name in bound.values and not (name == "padding" and _lit(bound.values[name]) == 0):
+            return name == arg
+    return False
+
+
 @transform("pool_padding")
 def pool_padding(ctx, value, arg, bound):
     """Pooling layers pad only with pad_mode='pad'."""
     v = _lit(value)
     if v == 0:
         return {}
+    if not _emits_pad_mode(arg, bound):
+        return {"padding": value}
     return {"pad_mode": _expr("'pad'"), "padding": value}
 
 
@@ -182,6 +196,8 @@ def shape(ctx, value, arg, bound, keyword=None):
 @transform("needs_pad_mode")
 def needs_pad_mode(ctx, value, arg, bound):
     """Pooling options MindSpore accepts only with pad_mode='pad' (ceil_mode, dilation)."""
+    if not _emits_pad_mode(arg, bound):
+        return {arg: value}
     return {arg: value, "pad_mode": _expr("'pad'")}
 
 
@@ -227,3 +243,9 @@ def absorbed_by_padding(ctx, value, arg, bound):
     if "padding" not in bound.values:
         raise Untranslated("output_padding without padding has no MindSpore counterpart")
     return {}
+
+
+@transform("instance_norm_groups")
+def instance_norm_groups(ctx, value, arg, bound):
+    """InstanceNorm(num_features) as GroupNorm(num_features, num_features): one group per channel."""
+    return {"num_groups": value, "num_channels": value}
