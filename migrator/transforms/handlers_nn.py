@@ -111,3 +111,70 @@ def circular_pad(ctx, rule, call, receiver):
     elif lit is _NOT_LITERAL:
         p = f"(({p},) * {n} if isinstance({p}, int) else tuple({p}))"
     return _fill(ctx, rule.template, {"padding": p})
+
+
+# ---- interpolation --------------------------------------------------------------------------
+_INTERP_FIXED = {  # torch API -> (mode, align_corners) it implies
+    "torch.nn.functional.upsample_nearest": ("'nearest'", None),
+    "torch.nn.functional.upsample_bilinear": ("'bilinear'", "True"),
+    "torch.nn.UpsamplingNearest2d": ("'nearest'", None),
+    "torch.nn.UpsamplingBilinear2d": ("'bilinear'", "True"),
+}
+
+
+def _integral_scale(text: str) -> str | None:
+    """A literal scale factor whose values are all whole numbers, as floats ('2.0', '(2.0, 3.0)')."""
+    v = _literal(text)
+    vals = v if isinstance(v, (tuple, list)) else (v,)
+    if not vals or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and float(s).is_integer() and s > 0
+                            for s in vals):
+        return None
+    return repr(tuple(float(s) for s in v)) if isinstance(v, (tuple, list)) else repr(float(v))
+
+
+@handler("interpolate")
+def interpolate(ctx, rule, call, receiver):
+    """F.interpolate / F.upsample* / nn.Upsample*: torch semantics on MindSpore.
+
+    Without scale_factor, ops.interpolate / nn.Upsample agree with torch for every mode but
+    bicubic (not translated). With an integral literal scale_factor in 'nearest' or
+    'area' mode, ops.interpolate needs a float scale and recompute_scale_factor=True (then the
+    same). Any other scale_factor goes through `interpolate_scaled` / `UpsampleScaled`, a helper
+    emitted into the output that computes sizes and source coordinates as torch does."""
+    from . import runtime
+
+    v = bound_values(rule, call)
+    mode, align = _INTERP_FIXED.get(rule.torch, (v.get("mode", "'nearest'"), v.get("align_corners", "None")))
+    if align is None:
+        align = "None"
+    lit_mode = _literal(mode)
+    if lit_mode is _NOT_LITERAL:
+        ctx.warn(rule.torch, "mode is not a literal: bicubic differs in MindSpore", call)
+    elif lit_mode not in ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"):
+        raise Untranslated(f"mode={lit_mode!r} has no MindSpore counterpart")
+    elif lit_mode == "bicubic":
+        raise Untranslated("MindSpore's bicubic interpolation gives different values (about 2e-3 off with "
+                           "align_corners=True, 0.2 with False)")
+    layer = not rule.torch.startswith("torch.nn.functional.")
+    size, scale = v.get("size", "None"), v.get("scale_factor", "None")
+    recompute = v.get("recompute_scale_factor", "None")
+    head = "" if layer else f"{v['input']}, "
+    if scale == "None":
+        target = "mindspore.nn.Upsample" if layer else "mindspore.ops.interpolate"
+        parts = [f"size={size}", f"mode={mode}"]
+        if align != "None":
+            parts.append(f"align_corners={align}")
+        return _fill(ctx, f"{target}({head}{', '.join(parts)})", {})
+    fscale = _integral_scale(scale)
+    if fscale is not None and lit_mode in ("nearest", "area") and size == "None":
+        target = "mindspore.nn.Upsample" if layer else "mindspore.ops.interpolate"
+        return _fill(ctx, f"{target}({head}scale_factor={fscale}, mode={mode}, recompute_scale_factor=True)", {})
+    runtime.require(ctx, "interpolate")
+    target = "UpsampleScaled" if layer else "interpolate_scaled"
+    parts = [f"size={size}"] if size != "None" else []
+    parts += [f"scale_factor={scale}", f"mode={mode}"]
+    if align != "None":
+        parts.append(f"align_corners={align}")
+    if recompute != "None":
+        parts.append(f"recompute_scale_factor={recompute}")
+    return _fill(ctx, f"{target}({head}{', '.join(parts)})", {})
