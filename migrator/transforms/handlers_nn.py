@@ -8,6 +8,7 @@ initialisers of parameters (`nn.init.*_`).
 from __future__ import annotations
 
 import ast
+import re
 
 from ..context import Untranslated
 from ..signature import NO_DEFAULT, BindError, bind
@@ -178,3 +179,68 @@ def interpolate(ctx, rule, call, receiver):
     if recompute != "None":
         parts.append(f"recompute_scale_factor={recompute}")
     return _fill(ctx, f"{target}({head}{', '.join(parts)})", {})
+
+
+# ---- nn.init ----------------------------------------------------------------------------------
+_INIT = "mindspore.common.initializer"
+
+
+def _num_text(v) -> str:
+    return repr(round(v, 12)) if isinstance(v, float) else repr(v)
+
+
+@handler("init")
+def init(ctx, rule, call, receiver):
+    """nn.init.X_(tensor, ...) -> tensor.set_data(initializer(X(...), tensor.shape, tensor.dtype)).
+
+    The rule's `template` is the MindSpore initializer (`Normal({std}, {mean})`), with the torch
+    arguments (or their defaults) in braces. set_data re-initialises the Parameter in place and
+    returns it, as torch's initialisers return the tensor. uniform_(a, b) is Uniform(scale),
+    symmetric in MindSpore, shifted by (a + b) / 2."""
+    v = bound_values(rule, call)
+    # `w.data` shares storage with the parameter in torch; MindSpore's Parameter.data is a copy
+    # without set_data, so the parameter itself is re-initialised.
+    t = v["tensor"][:-5] if v["tensor"].endswith(".data") else v["tensor"]
+    if rule.torch.endswith("uniform_") and "kaiming" not in rule.torch and "xavier" not in rule.torch:
+        a, b = _literal(v["a"]), _literal(v["b"])
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+            scale, shift = _num_text((b - a) / 2), (a + b) / 2
+            value = f"{_INIT}.initializer({_INIT}.Uniform({scale}), {t}.shape, {t}.dtype)"
+            if shift:
+                value = f"{value}.init_data() + {_num_text(shift)}"
+        else:
+            value = (f"{_INIT}.initializer({_INIT}.Uniform(({v['b']} - {v['a']}) / 2), {t}.shape, {t}.dtype)"
+                     f".init_data() + ({v['a']} + {v['b']}) / 2")
+    else:
+        spec = _subst(rule.template, v)
+        value = f"{_INIT}.initializer({spec}, {t}.shape, {t}.dtype)"
+    return _fill(ctx, f"{t}.set_data({value})", {})
+
+
+def _subst(template: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+
+
+_GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0, "conv_transpose1d": 1.0,
+          "conv_transpose2d": 1.0, "conv_transpose3d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3,
+          "relu": 2.0 ** 0.5, "selu": 3.0 / 4}
+
+
+@handler("calculate_gain")
+def calculate_gain(ctx, rule, call, receiver):
+    """nn.init.calculate_gain with literal arguments is a number: it is computed here (the same
+    table as torch's); MindSpore has no public counterpart."""
+    v = bound_values(rule, call)
+    name, param = _literal(v["nonlinearity"]), _literal(v["param"])
+    if name is _NOT_LITERAL or param is _NOT_LITERAL:
+        raise Untranslated("calculate_gain is computed at conversion time: its arguments must be literals")
+    if name in _GAINS:
+        gain = _GAINS[name]
+    elif name == "leaky_relu":
+        slope = 0.01 if param is None else param
+        if not isinstance(slope, (int, float)) or isinstance(slope, bool):
+            raise Untranslated(f"negative_slope {slope!r} is not a number")
+        gain = (2.0 / (1 + slope ** 2)) ** 0.5
+    else:
+        raise Untranslated(f"unsupported nonlinearity {name!r}")
+    return _fill(ctx, repr(gain), {})
