@@ -244,3 +244,81 @@ def calculate_gain(ctx, rule, call, receiver):
     else:
         raise Untranslated(f"unsupported nonlinearity {name!r}")
     return _fill(ctx, repr(gain), {})
+
+
+# ---- layers without a MindSpore Cell, losses --------------------------------------------------
+def _given_keywords(rule, call) -> list[str]:
+    """`name=value` for each torch argument the call gives (renamed, `drop` left out), then the
+    rule's `emit` entries it does not set; `unsupported_args` are checked."""
+    from .calls import is_default
+
+    sig = rule.signature
+    try:
+        bound = bind(sig, call.args)
+    except BindError as exc:
+        raise Untranslated(str(exc)) from None
+    if bound.star or bound.extra_kwargs:
+        raise Untranslated("*args/**kwargs cannot be mapped statically")
+    for name, reason in rule.unsupported_args.items():
+        if name in bound.values and not is_default(bound.values[name], sig.get(name).default):
+            raise Untranslated(f"argument `{name}`: {reason}")
+    out, names = [], set()
+    for p in sig.params:
+        if p.name in bound.values and p.name not in rule.drop:
+            ms = rule.rename.get(p.name, p.name)
+            out.append(f"{ms}={_code(bound.values[p.name])}")
+            names.add(ms)
+    out += [f"{k}={text}" for k, text in rule.emit.items() if k not in names]
+    return out
+
+
+@handler("function_cell")
+def function_cell(ctx, rule, call, receiver):
+    """A torch layer MindSpore has no Cell for (or whose Cell differs) -> FunctionCell(fn, k=v...),
+    fn being the rule's `template` (a MindSpore function or a runtime helper). The arguments the
+    call gives are passed by keyword (renamed by `rename`, `emit` added)."""
+    from . import runtime
+
+    runtime.require(ctx, "function_cell")
+    args = _given_keywords(rule, call)
+    return _fill(ctx, f"FunctionCell({', '.join([rule.template, *args])})", {})
+
+
+@handler("bce")
+def bce(ctx, rule, call, receiver):
+    """BCELoss / F.binary_cross_entropy: without a weight, MindSpore's own; with one, the
+    binary_cross_entropy_weighted helper (MindSpore's reads past a weight that only broadcasts)."""
+    from . import runtime
+
+    v = bound_values(rule, call)
+    layer = not rule.torch.startswith("torch.nn.functional.")
+    weighted = v.get("weight", "None") != "None"
+    red = f"reduction={v['reduction']}"
+    if not weighted:
+        if layer:
+            return _fill(ctx, f"mindspore.nn.BCELoss({red})" if "reduction" in _given(rule, call) else "mindspore.nn.BCELoss()", {})
+        return _fill(ctx, f"mindspore.ops.binary_cross_entropy({v['input']}, {v['target']}, {red})", {})
+    runtime.require(ctx, "bce_weighted")
+    if layer:
+        runtime.require(ctx, "function_cell")
+        return _fill(ctx, f"FunctionCell(binary_cross_entropy_weighted, weight={v['weight']}, {red})", {})
+    return _fill(ctx, f"binary_cross_entropy_weighted({v['input']}, {v['target']}, {v['weight']}, {red})", {})
+
+
+def _given(rule, call) -> set[str]:
+    try:
+        return set(bind(rule.signature, call.args).values)
+    except BindError:
+        return set()
+
+
+@handler("kl_div")
+def kl_div(ctx, rule, call, receiver):
+    """F.kl_div(input, target, reduction, log_target): MindSpore has no log_target; a target
+    given as log-probabilities is exponentiated."""
+    v = bound_values(rule, call)
+    log_target = _literal(v["log_target"])
+    if log_target is _NOT_LITERAL:
+        raise Untranslated("log_target is not a literal")
+    target = f"mindspore.ops.exp({v['target']})" if log_target else v["target"]
+    return _fill(ctx, f"mindspore.ops.kl_div({v['input']}, {target}, reduction={v['reduction']})", {})

@@ -249,3 +249,15 @@ def absorbed_by_padding(ctx, value, arg, bound):
 def instance_norm_groups(ctx, value, arg, bound):
     """InstanceNorm(num_features) as GroupNorm(num_features, num_features): one group per channel."""
     return {"num_groups": value, "num_channels": value}
+
+
+@transform("int_if_integral")
+def int_if_integral(ctx, value, arg, bound):
+    """A float that MindSpore wants as an int (MultiMarginLoss's margin): 1.0 -> 1; a fractional
+    literal has no counterpart; anything else is passed as is (MindSpore rejects a float)."""
+    v = _lit(value)
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise Untranslated(f"{arg}={v!r}: MindSpore accepts only an integer {arg}")
+        return {arg: _num(int(v))}
+    return {arg: value}
