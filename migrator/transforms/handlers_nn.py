@@ -33,6 +33,7 @@ def _literal(text: str):
 
 
 _NOT_LITERAL = object()
+_NUMBER = re.compile(r"^-?\d+(\.\d*)?([eE][-+]?\d+)?$")
 
 
 def bound_values(rule, call) -> dict[str, str]:
@@ -54,7 +55,8 @@ def bound_values(rule, call) -> dict[str, str]:
     out: dict[str, str] = {}
     for p in sig.params:
         if p.name in bound.values:
-            out[p.name] = _atom(bound.values[p.name])
+            text = _code(bound.values[p.name])
+            out[p.name] = text if _NUMBER.match(text) else _atom(bound.values[p.name])
         elif p.default is not NO_DEFAULT:
             out[p.name] = p.default
     return out
@@ -71,9 +73,17 @@ def _fill(ctx, template: str, vals: dict[str, str], receiver=None):
 @handler("template_defaults")
 def template_defaults(ctx, rule, call, receiver):
     """`template` with every torch parameter available as {name}: the argument given or the
-    torch default. For translations that spell the defaults out (F.normalize's p/dim/eps)."""
+    torch default; {a|b} is a, or b when a is None (F.max_pool1d's stride defaults to kernel_size)."""
     vals = bound_values(rule, call)
-    return _fill(ctx, rule.template, vals, receiver)
+    if receiver is not None:
+        vals["self"] = _atom(receiver)
+
+    def sub(m):
+        a, b = m.group(1), m.group(2)
+        return vals[b] if b and vals.get(a, "None") == "None" else vals[a]
+
+    from .calls import render_code
+    return render_code(ctx, re.sub(r"\{(\w+)(?:\|(\w+))?\}", sub, rule.template))
 
 
 @handler("local_response_norm")
@@ -322,3 +332,40 @@ def kl_div(ctx, rule, call, receiver):
         raise Untranslated("log_target is not a literal")
     target = f"mindspore.ops.exp({v['target']})" if log_target else v["target"]
     return _fill(ctx, f"mindspore.ops.kl_div({v['input']}, {target}, reduction={v['reduction']})", {})
+
+
+_SIMPLE = re.compile(r"^[A-Za-z_][\w.]*$")
+
+
+def _once(expr: str, template: str) -> str:
+    """`template` with {t} replaced by expr, which it uses more than once: a plain name or
+    attribute chain is repeated; anything else is bound once with a lambda."""
+    if _SIMPLE.match(expr):
+        return template.replace("{t}", expr)
+    return f"(lambda t: {template.replace('{t}', 't')})({expr})"
+
+
+@handler("normalize")
+def normalize(ctx, rule, call, receiver):
+    """F.normalize(input, p, dim, eps) = input / max(||input||_p along dim, eps)."""
+    v = bound_values(rule, call)
+    return _fill(ctx, _once(v["input"], f"{{t}} / mindspore.ops.clamp(mindspore.ops.norm({{t}}, {v['p']}, "
+                                         f"dim={v['dim']}, keepdim=True), min={v['eps']})"), {})
+
+
+@handler("one_hot")
+def one_hot(ctx, rule, call, receiver):
+    """F.one_hot(tensor, num_classes=-1): -1 means max + 1."""
+    v = bound_values(rule, call)
+    n = v["num_classes"]
+    if _literal(n) == -1:
+        return _fill(ctx, _once(v["tensor"], "mindspore.ops.one_hot({t}, int({t}.max()) + 1)"), {})
+    return _fill(ctx, f"mindspore.ops.one_hot({v['tensor']}, {n})", {})
+
+
+@handler("instance_norm")
+def instance_norm(ctx, rule, call, receiver):
+    """F.instance_norm without running statistics: group_norm with one group per channel."""
+    v = bound_values(rule, call)
+    return _fill(ctx, _once(v["input"], f"mindspore.ops.group_norm({{t}}, {{t}}.shape[1], {v['weight']}, "
+                                         f"{v['bias']}, {v['eps']})"), {})

@@ -261,3 +261,43 @@ def int_if_integral(ctx, value, arg, bound):
             raise Untranslated(f"{arg}={v!r}: MindSpore accepts only an integer {arg}")
         return {arg: _num(int(v))}
     return {arg: value}
+
+
+@transform("conv_fn_padding")
+def conv_fn_padding(ctx, value, arg, bound):
+    """F.conv1d/2d/3d padding: ops.conv*d pads only with pad_mode='pad' (its default is 'valid'),
+    and takes one int per spatial dimension as torch does; 'same'/'valid' are pad modes."""
+    v = _lit(value)
+    if isinstance(v, str):
+        if v not in ("same", "valid"):
+            raise Untranslated(f"padding={v!r} is not a padding mode")
+        return {"pad_mode": _expr(repr(v))}
+    if v == 0:
+        return {}
+    return {"pad_mode": _expr("'pad'"), "padding": value}
+
+
+@transform("size_tensor")
+def size_tensor(ctx, value, arg, bound):
+    """A size MindSpore wants as a Tensor (ops.fold's output_size); an int means (n, n)."""
+    from .calls import render_code
+    v = _lit(value)
+    if isinstance(v, int):
+        return {arg: render_code(ctx, f"mindspore.Tensor(({v}, {v}))")}
+    c = _code(value)
+    if v is _NOT_LITERAL:
+        return {arg: render_code(ctx, f"mindspore.Tensor(({c}, {c}) if isinstance({c}, int) else tuple({c}))")}
+    return {arg: render_code(ctx, f"mindspore.Tensor({c})")}
+
+
+@transform("seq_tuple")
+def seq_tuple(ctx, value, arg, bound):
+    """A sequence MindSpore wants as a tuple (a list literal becomes a tuple literal; a tuple
+    literal or `x.shape` stays; any other expression is wrapped in tuple())."""
+    if isinstance(value, cst.Tuple):
+        return {arg: value}
+    if isinstance(value, cst.List):
+        return {arg: _expr("(" + ", ".join(_code(e.value) for e in value.elements) + ("," if len(value.elements) == 1 else "") + ")")}
+    if isinstance(value, cst.Attribute) and value.attr.value == "shape":
+        return {arg: value}
+    return {arg: _expr(f"tuple({_code(value)})")}
