@@ -61,7 +61,8 @@ def torch_module_fills(module, rules: RuleSet | None = None) -> dict[str, str]:
 
 def _ms_prefixes(module, rules: RuleSet) -> dict[str, str]:
     """torch module path -> MindSpore cell path. A layer rule's `params` may rename a child
-    module as well as a parameter (TransformerEncoderLayer: linear1 -> dense1)."""
+    module as well as a parameter (TransformerEncoderLayer: linear1 -> dense1); a child renamed
+    to "" takes its parent's place (DataParallel's `module`, translated as the module itself)."""
     out = {"": ""}
     for prefix, sub in module.named_modules():
         rule = layer_rule_for(type(sub), rules)
@@ -69,5 +70,6 @@ def _ms_prefixes(module, rules: RuleSet) -> dict[str, str]:
         here = out.get(prefix, prefix)
         for child, _ in sub.named_children():
             new = params.get(child, child)
-            out[f"{prefix}.{child}" if prefix else child] = f"{here}.{new}" if here else new
+            path = here if new == "" else (f"{here}.{new}" if here else new)
+            out[f"{prefix}.{child}" if prefix else child] = path
     return out

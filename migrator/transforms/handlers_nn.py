@@ -257,7 +257,7 @@ def calculate_gain(ctx, rule, call, receiver):
 
 
 # ---- layers without a MindSpore Cell, losses --------------------------------------------------
-def _given_keywords(rule, call) -> list[str]:
+def _given_keywords(ctx, rule, call) -> list[str]:
     """`name=value` for each torch argument the call gives (renamed, `drop` left out), then the
     rule's `emit` entries it does not set; `unsupported_args` are checked."""
     from .calls import is_default
@@ -272,9 +272,16 @@ def _given_keywords(rule, call) -> list[str]:
     for name, reason in rule.unsupported_args.items():
         if name in bound.values and not is_default(bound.values[name], sig.get(name).default):
             raise Untranslated(f"argument `{name}`: {reason}")
+    from . import values
+
     out, names = [], set()
     for p in sig.params:
         if p.name in bound.values and p.name not in rule.drop:
+            if p.name in rule.transform:
+                for ms, node in values.apply(rule.transform[p.name], ctx, bound.values[p.name], p.name, bound).items():
+                    out.append(f"{ms}={_code(node)}")
+                    names.add(ms)
+                continue
             ms = rule.rename.get(p.name, p.name)
             out.append(f"{ms}={_code(bound.values[p.name])}")
             names.add(ms)
@@ -290,7 +297,7 @@ def function_cell(ctx, rule, call, receiver):
     from . import runtime
 
     runtime.require(ctx, "function_cell")
-    args = _given_keywords(rule, call)
+    args = _given_keywords(ctx, rule, call)
     return _fill(ctx, f"FunctionCell({', '.join([rule.template, *args])})", {})
 
 
