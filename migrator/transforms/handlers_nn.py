@@ -376,3 +376,23 @@ def instance_norm(ctx, rule, call, receiver):
     v = bound_values(rule, call)
     return _fill(ctx, _once(v["input"], f"mindspore.ops.group_norm({{t}}, {{t}}.shape[1], {v['weight']}, "
                                          f"{v['bias']}, {v['eps']})"), {})
+
+
+@handler("layer_norm_layer")
+def layer_norm_layer(ctx, rule, call, receiver):
+    """nn.LayerNorm: the rule's mapping to mindspore.nn.LayerNorm, except elementwise_affine=False
+    (no parameters in torch; MindSpore's always has trainable gamma/beta), which becomes
+    FunctionCell(layer_norm, normalized_shape=..., eps=...) with the layer_norm helper."""
+    import dataclasses
+
+    from . import calls, runtime
+
+    v = bound_values(rule, call)
+    affine = _literal(v["elementwise_affine"])
+    if affine is True:
+        return calls.apply_rule(ctx, dataclasses.replace(rule, handler=None), call, receiver)
+    if affine is _NOT_LITERAL:
+        raise Untranslated("elementwise_affine is not a literal")
+    runtime.require(ctx, "function_cell")
+    runtime.require(ctx, "layer_norm")
+    return _fill(ctx, f"FunctionCell(layer_norm, normalized_shape={v['normalized_shape']}, eps={v['eps']})", {})
