@@ -112,12 +112,26 @@ def conv_padding(ctx, value, arg, bound):
     return {"padding": value}
 
 
+# Pooling arguments MindSpore accepts only with pad_mode='pad'. When several are given, the
+# first of them in this order emits pad_mode (once: a repeated keyword is a SyntaxError).
+_POOL_PAD_ARGS = ("padding", "dilation", "return_indices", "ceil_mode")
+
+
+def _emits_pad_mode(arg, bound) -> bool:
+    for name in _POOL_PAD_ARGS:
+        if name in bound.values and not (name == "padding" and _lit(bound.values[name]) == 0):
+            return name == arg
+    return False
+
+
 @transform("pool_padding")
 def pool_padding(ctx, value, arg, bound):
     """Pooling layers pad only with pad_mode='pad'."""
     v = _lit(value)
     if v == 0:
         return {}
+    if not _emits_pad_mode(arg, bound):
+        return {"padding": value}
     return {"pad_mode": _expr("'pad'"), "padding": value}
 
 
@@ -182,6 +196,8 @@ def shape(ctx, value, arg, bound, keyword=None):
 @transform("needs_pad_mode")
 def needs_pad_mode(ctx, value, arg, bound):
     """Pooling options MindSpore accepts only with pad_mode='pad' (ceil_mode, dilation)."""
+    if not _emits_pad_mode(arg, bound):
+        return {arg: value}
     return {arg: value, "pad_mode": _expr("'pad'")}
 
 
@@ -319,3 +335,60 @@ def as_star(ctx, value, arg, bound):
     """A keyword the target only takes positionally in its *args (torch.rand(size=(2, 3)) ->
     ops.rand((2, 3)))."""
     return {"*": [cst.Arg(value=value)]}
+
+@transform("instance_norm_groups")
+def instance_norm_groups(ctx, value, arg, bound):
+    """InstanceNorm(num_features) as GroupNorm(num_features, num_features): one group per channel."""
+    return {"num_groups": value, "num_channels": value}
+
+
+@transform("int_if_integral")
+def int_if_integral(ctx, value, arg, bound):
+    """A float that MindSpore wants as an int (MultiMarginLoss's margin): 1.0 -> 1; a fractional
+    literal has no counterpart; anything else is passed as is (MindSpore rejects a float)."""
+    v = _lit(value)
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise Untranslated(f"{arg}={v!r}: MindSpore accepts only an integer {arg}")
+        return {arg: _num(int(v))}
+    return {arg: value}
+
+
+@transform("conv_fn_padding")
+def conv_fn_padding(ctx, value, arg, bound):
+    """F.conv1d/2d/3d padding: ops.conv*d pads only with pad_mode='pad' (its default is 'valid'),
+    and takes one int per spatial dimension as torch does; 'same'/'valid' are pad modes."""
+    v = _lit(value)
+    if isinstance(v, str):
+        if v not in ("same", "valid"):
+            raise Untranslated(f"padding={v!r} is not a padding mode")
+        return {"pad_mode": _expr(repr(v))}
+    if v == 0:
+        return {}
+    return {"pad_mode": _expr("'pad'"), "padding": value}
+
+
+@transform("size_tensor")
+def size_tensor(ctx, value, arg, bound):
+    """A size MindSpore wants as a Tensor (ops.fold's output_size); an int means (n, n)."""
+    from .calls import render_code
+    v = _lit(value)
+    if isinstance(v, int):
+        return {arg: render_code(ctx, f"mindspore.Tensor(({v}, {v}))")}
+    c = _code(value)
+    if v is _NOT_LITERAL:
+        return {arg: render_code(ctx, f"mindspore.Tensor(({c}, {c}) if isinstance({c}, int) else tuple({c}))")}
+    return {arg: render_code(ctx, f"mindspore.Tensor({c})")}
+
+
+@transform("seq_tuple")
+def seq_tuple(ctx, value, arg, bound):
+    """A sequence MindSpore wants as a tuple (a list literal becomes a tuple literal; a tuple
+    literal or `x.shape` stays; any other expression is wrapped in tuple())."""
+    if isinstance(value, cst.Tuple):
+        return {arg: value}
+    if isinstance(value, cst.List):
+        return {arg: _expr("(" + ", ".join(_code(e.value) for e in value.elements) + ("," if len(value.elements) == 1 else "") + ")")}
+    if isinstance(value, cst.Attribute) and value.attr.value == "shape":
+        return {arg: value}
+    return {arg: _expr(f"tuple({_code(value)})")}
