@@ -168,6 +168,9 @@ class Converter(cst.CSTTransformer):
 
     def leave_FunctionDef(self, original_node, updated_node):
         self.scopes.pop()
+        if original_node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
+                and self.scopes[-1].is_cell:
+            updated_node = _with_naming_fix(original_node, updated_node)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             self.ctx.translated()
@@ -344,6 +347,18 @@ class Converter(cst.CSTTransformer):
             if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
                 return "python"
         return None
+
+
+def _with_naming_fix(original, updated):
+    """End a Cell's __init__ with self.update_parameters_name() where MindSpore would otherwise name
+    parameters differently from torch (see param_map.needs_naming_fix): checkpoints load by name."""
+    from .param_map import NAMING_FIX, NAMING_FIX_COMMENT, needs_naming_fix
+
+    if not isinstance(updated.body, cst.IndentedBlock) or not needs_naming_fix(original):
+        return updated
+    me = original.params.params[0].name.value if original.params.params else "self"
+    line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
+    return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:
