@@ -372,7 +372,7 @@ class ParamMap:
                     if rest[:len(mine)] == mine:
                         partner = ".".join(parts[:i] + other + rest[len(mine):])
                         first = order.get(other[0], 1 << 30) < order.get(mine[0], 1 << 30)
-                        ties.append((partner, first))
+                        ties.append((partner, first, bool(t.get("conditional"))))
             if i >= len(parts):
                 return f"{where} is a {key.rsplit(':', 1)[1]}, not a tensor"
             comp = parts[i]
@@ -382,6 +382,9 @@ class ParamMap:
                 lb = self.layer_base(key)
                 if lb and i == len(parts) - 1:
                     res = self._leaf(lb, parts, i, out)
+                elif comp in self.classes[key].get("passed_in", {}):
+                    res = _Res(out + parts[i:], instance=".".join(parts[:i + 1]),
+                               undecided=self.classes[key]["passed_in"][comp])
                 elif self.is_open(key):
                     res = _Res(out + parts[i:], instance=".".join(parts[:i + 1]),
                                undecided=f"{key.rsplit(':', 1)[1]} has members the map could not decide ({self.is_open(key)[0]})")
@@ -513,7 +516,9 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
             continue
         # MindSpore keeps a shared parameter once, under its first attribute path (the converted
         # __init__ ends with update_parameters_name()): the first of the pair in state_dict order
-        for partner, partner_first in r.ties:
+        for partner, partner_first, conditional in r.ties:
+            if conditional and partner in state and not _shares_storage(state[partner], state[n]):
+                continue  # a tie under an if that did not happen in this model
             if (order[partner] < order[n]) if partner in order else partner_first:
                 tied_away[n] = partner
     for n in names:
@@ -570,6 +575,14 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
     steps += _fills(resolved, state, pmap, root, steps)
     steps += _meta_checks(state, pmap, root, steps)
     return Plan(root, root_note, steps, notes)
+
+
+def _shares_storage(a, b) -> bool:
+    """One tensor under two names: torch.save keeps the sharing; safetensors stores it once
+    (so a file with both names that are equal is taken as shared)."""
+    if hasattr(a, "data_ptr") and hasattr(b, "data_ptr"):
+        return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+    return _shape(a) == _shape(b) and _same_values(a, b)
 
 
 def _same_values(a, b) -> bool:

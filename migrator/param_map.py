@@ -14,8 +14,10 @@ same facts. The schema (version 1)::
           "bases": ["models/net.py:Base"],          # user base classes whose members are inherited
           "layer_base": "torch.nn.Linear",          # only for subclasses of a torch layer
           "members": {"<attribute>": SPEC, ...},    # in registration order
-          "ties": [{"alias": "decoder.weight", "source": "encoder.weight", "kind": "parameter"}],
-          "open": ["why some members could not be decided"]     # only when there are such
+          "ties": [{"alias": "decoder.weight", "source": "encoder.weight", "kind": "parameter",
+                    "conditional": true}],          # conditional: under an if (the file shows it)
+          "open": ["why some members could not be decided"],    # only when there are such
+          "passed_in": {"<attribute>": "why"}       # self.x = x: a value from outside (a module?)
         }
       },
       "layers": {                                   # from the rules (rules/*.toml), per torch layer
@@ -138,6 +140,8 @@ class _ClassScanner:
             self._block(_body(init), {}, loop=False, depth=0)
 
     # -- statements
+    cond = 0  # inside an if/try: a tie there may not happen
+
     def _block(self, stmts, env: dict, loop: bool, depth: int) -> object:
         """Scan statements; returns the spec of a `return` (helper methods), else None."""
         ret = []
@@ -156,10 +160,12 @@ class _ClassScanner:
                     if r is not None:
                         ret.append(r)
             elif isinstance(stmt, (cst.If, cst.With, cst.Try, cst.TryStar)):
+                self.cond += not isinstance(stmt, cst.With)
                 for block in _sub_blocks(stmt):
                     r = self._block(block, env, loop, depth)
                     if r is not None:
                         ret.append(r)
+                self.cond -= not isinstance(stmt, cst.With)
             # nested defs and classes do not run as part of __init__
         return _choice(ret) if ret else None
 
@@ -208,13 +214,19 @@ class _ClassScanner:
         # self.a.b = self.c.d: one parameter (or module) under two names
         src = dotted_name(value)
         if src is not None and src.startswith("self."):
-            self.ties.append({"alias": path, "source": src[len("self."):], "kind": "parameter"})
+            tie = {"alias": path, "source": src[len("self."):], "kind": "parameter"}
+            if self.cond or loop:
+                tie["conditional"] = True  # under an if: the checkpoint shows whether it happened
+            self.ties.append(tie)
 
     def _member(self, name: str, spec) -> None:
         if isinstance(spec, _ListVal):
             spec = _list_spec(spec, "dict" if spec.is_dict else "list")
         if isinstance(spec, dict) and spec.get("kind") == "alias":
-            self.ties.append({"alias": name, "source": spec["source"], "kind": "module"})
+            tie = {"alias": name, "source": spec["source"], "kind": "module"}
+            if self.cond:
+                tie["conditional"] = True
+            self.ties.append(tie)
             return
         if spec is None:
             self.members.setdefault(name, [])
@@ -395,7 +407,7 @@ class _ClassScanner:
                 return v
             if value.value == "None":
                 return None
-            return _unknown(f"`{value.value}` is not built in __init__ (passed in?)")
+            return {"kind": UNKNOWN, "reason": f"`{value.value}` is not built in __init__ (passed in?)", "passed_in": True}
         if isinstance(value, cst.Attribute):
             name = dotted_name(value)
             if name is not None and name.startswith("self.") and "." not in name[5:]:
@@ -614,12 +626,17 @@ def extract(module: cst.Module, ctx) -> dict:
         scanner = _ClassScanner(ctx, node, local_names, user_imports)
         scanner.scan()
         members = {}
+        passed_in = {}
         for name, specs in scanner.members.items():
             specs = [_finish(s) for s in specs]
             merged = _choice(specs)
-            if merged is not None:
+            if merged is not None and merged.get("passed_in"):
+                passed_in[name] = merged["reason"]  # self.x = x: usually a number, perhaps a module
+            elif merged is not None:
                 members[name] = merged
         entry: dict = {"class": node.name.value, "members": members}
+        if passed_in:
+            entry["passed_in"] = passed_in
         if bases:
             entry["bases"] = [_ref_of(b, local_names, user_imports) for b in bases]
         if layer_base:
@@ -757,6 +774,8 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
                 e["ties"] = entry["ties"]
             if entry.get("open"):
                 e["open"] = entry["open"]
+            if entry.get("passed_in"):
+                e["passed_in"] = entry["passed_in"]
             classes[f"{rel}:{cname}"] = e
     transforms = {name: TENSOR_TRANSFORMS[name] for entry in layers.values()
                   for name in entry.get("transforms", {}).values() if name in TENSOR_TRANSFORMS}
@@ -860,3 +879,15 @@ def needs_naming_fix(init: cst.FunctionDef) -> bool:
 
 def _attr(node: cst.Attribute) -> str:
     return node.attr.value
+
+
+def class_layer_members(ctx, node: cst.ClassDef) -> dict[str, str]:
+    """member -> torch layer, for the members of one class that are plainly one torch layer."""
+    scanner = _ClassScanner(ctx, node, set(), {})
+    scanner.scan()
+    out = {}
+    for name, specs in scanner.members.items():
+        merged = _choice([_finish(sp) for sp in specs])
+        if isinstance(merged, dict) and merged.get("kind") == "layer":
+            out[name] = merged["torch"]
+    return out

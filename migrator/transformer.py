@@ -40,6 +40,7 @@ class Converter(cst.CSTTransformer):
         self._dropped: set[cst.CSTNode] = set()  # expressions whose statement is to be removed
         self._remove: set[cst.CSTNode] = set()  # statement lines to remove
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
+        self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
 
     # ---- statement frames (markers attach to the statement that holds the finding) -----
     def _push(self) -> None:
@@ -158,9 +159,11 @@ class Converter(cst.CSTTransformer):
         if is_cell:
             self.known_cells.add(node.name.value)
         self.scopes.append(_Scope("class", node.name.value, is_cell))
+        self._param_renames.append(_param_renames(self.ctx, node) if is_cell else {})
 
     def leave_ClassDef(self, original_node, updated_node):
         self.scopes.pop()
+        self._param_renames.pop()
         return updated_node
 
     def visit_FunctionDef(self, node) -> None:
@@ -205,6 +208,12 @@ class Converter(cst.CSTTransformer):
             if original_node in self._call_funcs:
                 return updated_node  # leave_Call translates the whole call
             return self._reference(original_node, updated_node)
+        renames = self._param_renames[-1] if self._param_renames else None
+        if renames and isinstance(original_node.value, cst.Attribute) \
+                and isinstance(original_node.value.value, cst.Name) and original_node.value.value.value == "self":
+            new = renames.get(original_node.value.attr.value, {}).get(original_node.attr.value)
+            if new:  # self.encoder.weight -> self.encoder.embedding_table (the rule's `params`)
+                return updated_node.with_changes(attr=cst.Name(new))
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
@@ -347,6 +356,19 @@ class Converter(cst.CSTTransformer):
             if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
                 return "python"
         return None
+
+
+def _param_renames(ctx, node: cst.ClassDef) -> dict:
+    """member -> {torch parameter: MindSpore parameter} for this class's torch layers whose rule
+    renames parameters (`self.bn.weight` is `self.bn.gamma` in MindSpore)."""
+    from .param_map import class_layer_members
+
+    out = {}
+    for member, q in class_layer_members(ctx, node).items():
+        rule = ctx.rules.get(q)
+        if rule is not None and rule.translated and any(rule.params.values()):
+            out[member] = {k: v for k, v in rule.params.items() if v}
+    return out
 
 
 def _with_naming_fix(original, updated):
