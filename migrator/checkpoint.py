@@ -573,7 +573,8 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
         action = "renamed" if ms_name != n else "kept"
         steps.append(Step(n, action, ms_name, reason=reason, shape=shape, ms_shape=shape))
     steps += _fills(resolved, state, pmap, root, steps)
-    steps += _meta_checks(state, pmap, root, steps)
+    tie_partners = {p for r in resolved.values() if isinstance(r, _Res) for p, *_ in r.ties}
+    steps += _meta_checks(state, pmap, root, steps, tie_partners)
     return Plan(root, root_note, steps, notes)
 
 
@@ -738,7 +739,7 @@ def _static_spec(pmap, spec, path, depth):
 _META_CACHE: dict = {}
 
 
-def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list) -> list:
+def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list, tie_partners: set = frozenset()) -> list:
     """Layers whose constructor arguments are literal in the source: build the torch layer on the
     meta device (no memory) and check the checkpoint has exactly its tensors, with its shapes.
     Marks the steps of tensors that do not fit as errors; returns steps for missing tensors."""
@@ -758,6 +759,8 @@ def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list) -> list:
         what = f"{_short_layer(q)}{_args_text(args)}"
         for leaf, shape in expected.items():
             if leaf not in have:
+                if f"{prefix}.{leaf}" in tie_partners:
+                    continue  # stored once, under the name it is tied to
                 out.append(Step(f"{prefix}.{leaf}", "error", reason=f"missing: {what} has {leaf} {shape}"))
             elif _shape(state[have[leaf]]) != shape:
                 s = step_of[have[leaf]]
