@@ -101,6 +101,8 @@ def _choice(specs: list[dict]) -> dict | None:
     """One spec for several assignments of the same attribute."""
     out: list[dict] = []
     for s in specs:
+        if not isinstance(s, dict):
+            continue  # None: an attribute set to None / a constant on one path
         for o in (s["options"] if s.get("kind") == "choice" else [s]):
             if o not in out:
                 out.append(o)
@@ -624,7 +626,12 @@ def extract(module: cst.Module, ctx) -> dict:
             continue
         known.add(node.name.value)
         scanner = _ClassScanner(ctx, node, local_names, user_imports)
-        scanner.scan()
+        try:
+            scanner.scan()
+        except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # the map must never cost the user the conversion: this class is left to the checkpoint
+            scanner.members, scanner.ties = {}, []
+            scanner.open.append(f"not analysed ({type(exc).__name__}: {exc})")
         members = {}
         passed_in = {}
         for name, specs in scanner.members.items():
@@ -884,7 +891,10 @@ def _attr(node: cst.Attribute) -> str:
 def class_layer_members(ctx, node: cst.ClassDef) -> dict[str, str]:
     """member -> torch layer, for the members of one class that are plainly one torch layer."""
     scanner = _ClassScanner(ctx, node, set(), {})
-    scanner.scan()
+    try:
+        scanner.scan()
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError):
+        return {}  # never cost the user the conversion
     out = {}
     for name, specs in scanner.members.items():
         merged = _choice([_finish(sp) for sp in specs])
