@@ -790,8 +790,20 @@ def _meta_state(q: str, args: dict) -> dict | None:
         for part in q.split(".")[1:]:
             obj = getattr(obj, part)
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
-        with torch.device("meta"):
-            m = obj(**kwargs)
+        # only names and shapes are wanted: skip the initialisation (the first random op on the
+        # meta device costs seconds)
+        saved = []
+        for klass in obj.__mro__:
+            for attr in ("reset_parameters", "_reset_parameters", "reset_running_stats"):
+                if attr in vars(klass):
+                    saved.append((klass, attr, vars(klass)[attr]))
+                    setattr(klass, attr, lambda self, *a, **k: None)
+        try:
+            with torch.device("meta"):
+                m = obj(**kwargs)
+        finally:
+            for klass, attr, fn in saved:
+                setattr(klass, attr, fn)
         result = {k: tuple(v.shape) for k, v in m.state_dict().items() if "." not in k}
     except Exception:  # noqa: BLE001 - a layer we cannot build is simply not checked
         result = None
