@@ -475,6 +475,7 @@ class Plan:
     root_note: str
     steps: list
     notes: list
+    state: dict = _field(default_factory=dict)  # the tensors, by the names the steps use
 
     @property
     def errors(self) -> list:
@@ -496,8 +497,13 @@ def _ndim(t) -> int:
 
 
 def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Plan:
-    names = list(state)
     notes = []
+    if state and all(n.startswith("module.") for n in state) and \
+            not any("module" in pmap.members(k) for k in pmap.classes):
+        # saved from a DataParallel/DistributedDataParallel wrapper
+        state = {n[len("module."):]: v for n, v in state.items()}
+        notes.append("every name starts with 'module.' (a DataParallel wrapper): the prefix is removed")
+    names = list(state)
     if model:
         root = pmap.find_class(model)
         root_note = f"model: {root} (--model)"
@@ -575,7 +581,7 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
     steps += _fills(resolved, state, pmap, root, steps)
     tie_partners = {p for r in resolved.values() if isinstance(r, _Res) for p, *_ in r.ties}
     steps += _meta_checks(state, pmap, root, steps, tie_partners)
-    return Plan(root, root_note, steps, notes)
+    return Plan(root, root_note, steps, notes, state)
 
 
 def _shares_storage(a, b) -> bool:
@@ -911,6 +917,7 @@ def convert_checkpoint(src: str, dst: str, param_map: str | dict, model: str | N
     pmap = ParamMap(data)
     state, notes = load_torch_checkpoint(src, trust_pickle)
     plan = plan_conversion(state, pmap, model)
+    state = plan.state
     plan.notes[:0] = notes
     echo(f"ms-migrate ckpt: {src}: {len(state)} tensors; {plan.root_note}")
     for note in plan.notes:

@@ -109,6 +109,27 @@ def test_nested_state_dict(tmp_path, pmap):
         assert f"state_dict found under the key {key!r}" in out and not plan.errors
 
 
+def test_data_parallel_prefix(tmp_path, pmap):
+    import torch
+
+    torch.save({f"module.{k}": v for k, v in torch_net().state_dict().items()}, tmp_path / "n.pth")
+    plan, out = run(tmp_path / "n.pth", tmp_path / "n.ckpt", pmap)
+    assert "DataParallel" in out and not plan.errors
+
+
+def test_pickled_extras_need_trust(tmp_path, pmap):
+    import argparse
+
+    import torch
+
+    torch.save({"state_dict": torch_net().state_dict(), "args": argparse.Namespace(lr=0.1)}, tmp_path / "n.pth")
+    with pytest.raises(CheckpointError, match="--trust-pickle"):
+        run(tmp_path / "n.pth", tmp_path / "n.ckpt", pmap)
+    assert not (tmp_path / "n.ckpt").exists()
+    plan, out = run(tmp_path / "n.pth", tmp_path / "n.ckpt", pmap, trust_pickle=True)
+    assert not plan.errors and (tmp_path / "n.ckpt").exists()
+
+
 def test_unmapped_name_writes_nothing_unless_partial(tmp_path, pmap):
     import torch
 
