@@ -1,9 +1,16 @@
 """Checkpoint names and values: torch state_dict -> MindSpore parameters.
 
+Two ways in: ``torch_module_name_map``/``torch_module_fills`` walk an *instantiated* torch module
+(the test harness copies weights with them); ``convert_checkpoint`` (``ms-migrate ckpt``) needs
+no model, only the parameter map written at conversion (``migrator.param_map``) and the file.
+
 torch and mindspore are imported lazily, inside the functions that need them: the converter
 itself never imports either.
 """
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
 
 from .rules import RuleSet, default_rules
 
@@ -58,9 +65,6 @@ def torch_module_fills(module, rules: RuleSet | None = None) -> dict[str, str]:
 # =============================================================================================
 # Checkpoint conversion: `ms-migrate ckpt IN -o OUT.ckpt --param-map MAP [--model CLASS]`
 # =============================================================================================
-import os as _os
-import re as _re
-from dataclasses import dataclass as _dataclass, field as _field
 
 # Value transforms named by the rules' `param_transforms`, as data: the ops apply in order
 # torch -> MindSpore ("forward") and back ("reverse"). `ndim` is the torch rank they expect.
@@ -125,7 +129,7 @@ def read_safetensors(path: str) -> dict:
 
     dtypes = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
               "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_, "BF16": "bfloat16"}
-    size = _os.path.getsize(path)
+    size = os.path.getsize(path)
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
@@ -199,9 +203,9 @@ def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> tuple[dict, 
 
     ``.pth``/``.pt``/``.bin`` are read with ``torch.load(weights_only=True)``: a checkpoint that
     needs full unpickling is refused unless ``trust_pickle``."""
-    if not _os.path.isfile(path):
+    if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such file")
-    if _os.path.getsize(path) == 0:
+    if os.path.getsize(path) == 0:
         raise CheckpointError(f"{path}: the file is empty")
     if path.endswith(".safetensors"):
         return read_safetensors(path), []
@@ -237,7 +241,7 @@ def _first_line(text: str) -> str:
 
 
 # ---- resolving names through the map ------------------------------------------------------
-@_dataclass
+@dataclass
 class Step:
     """What happens to one tensor."""
 
@@ -263,7 +267,7 @@ class Step:
         return f"  {a:<11} {name}{arrow}{shape}" + (f"  ({self.reason})" if self.reason else "")
 
 
-@_dataclass
+@dataclass
 class _Res:
     ms_parts: list
     layer: str | None = None  # torch layer the leaf belongs to
@@ -273,8 +277,8 @@ class _Res:
     drop: str | None = None
     transform: str | None = None
     choice_at: str | None = None
-    options: list = _field(default_factory=list)  # for choices: [(label, _Res)]
-    ties: list = _field(default_factory=list)  # (partner torch name, kept side is partner?)
+    options: list = field(default_factory=list)  # for choices: [(label, _Res)]
+    ties: list = field(default_factory=list)  # (partner torch name, kept side is partner?)
 
 
 class ParamMap:
@@ -469,13 +473,13 @@ def _short_layer(q: str) -> str:
 
 
 # ---- the whole checkpoint ---------------------------------------------------------------------
-@_dataclass
+@dataclass
 class Plan:
     root: str
     root_note: str
     steps: list
     notes: list
-    state: dict = _field(default_factory=dict)  # the tensors, by the names the steps use
+    state: dict = field(default_factory=dict)  # the tensors, by the names the steps use
 
     @property
     def errors(self) -> list:
@@ -892,16 +896,16 @@ def write_checkpoint(plan: Plan, state: dict, pmap: ParamMap, dst: str, partial:
             dtype = np.float32
             items.append({"name": s.ms_name, "data": mindspore.Tensor(
                 np.ones(s.ms_shape, dtype) if s.fill == "ones" else np.zeros(s.ms_shape, dtype))})
-    folder = _os.path.dirname(_os.path.abspath(dst))
-    _os.makedirs(folder, exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".ms-migrate-", suffix=".ckpt", dir=folder)
-    _os.close(fd)
+    os.close(fd)
     try:
         mindspore.save_checkpoint(items, tmp)
-        _os.replace(tmp, dst)
+        os.replace(tmp, dst)
     except BaseException:
-        if _os.path.exists(tmp):
-            _os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
     return len(items)
 
