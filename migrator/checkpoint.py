@@ -451,8 +451,9 @@ class ParamMap:
         if leaf in info.get("drop", []):
             return _Res(out + [leaf], layer=q, instance=inst, drop=f"{_short_layer(q)}: no MindSpore counterpart")
         new = info.get("params", {}).get(leaf, leaf)
-        return _Res(out + [new], layer=q, instance=inst, transform=info.get("transforms", {}).get(leaf),
-                    reason=_short_layer(q) if new != leaf else "")
+        transform = info.get("transforms", {}).get(leaf)
+        return _Res(out + [new], layer=q, instance=inst, transform=transform,
+                    reason=_short_layer(q) if new != leaf or transform else "")
 
 
 def _label(spec) -> str:
