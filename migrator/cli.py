@@ -158,3 +158,46 @@ def check_cmd(paths, fmt, select, ignore, output, list_codes):
 
 if __name__ == "__main__":
     main()
+
+
+# ---- ms-migrate ckpt (checkpoint conversion; torch and mindspore are imported only here) ------
+@main.command("ckpt")
+@click.argument("src", type=click.Path())
+@click.option("-o", "--output", "dst", type=click.Path(), help="The MindSpore checkpoint to write. Default: IN with the suffix .ckpt.")
+@click.option("--param-map", "param_map_path", type=click.Path(),
+              help="The parameter map written when the model was converted. Default: ./ms_migrate_param_map.json.")
+@click.option("--model", help="The root model class in the map (Class or path.py:Class). Default: inferred from the names.")
+@click.option("--partial", is_flag=True, help="Write the tensors that convert even if some cannot (they are listed).")
+@click.option("--trust-pickle", is_flag=True,
+              help="Allow full unpickling (torch.load(weights_only=False)). A pickle can run code: only for files you trust.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary, not one line per tensor.")
+def ckpt_cmd(src, dst, param_map_path, model, partial, trust_pickle, quiet):
+    """Convert a torch checkpoint (.pth/.pt/.bin state_dict, or .safetensors) to a MindSpore .ckpt.
+
+    \b
+    Every tensor is reported: kept, renamed, transformed, dropped (and why), tied, or filled.
+    Nothing is written when a name is not in the map or a shape does not fit, unless --partial.
+    Exit status: 0 converted; 1 written with --partial but some tensors left out; 2 nothing written.
+    """
+    from .param_map import DEFAULT_NAME
+
+    os.environ.setdefault("GLOG_v", "3")
+    if param_map_path is None:
+        if not os.path.exists(DEFAULT_NAME):
+            raise click.UsageError(f"no --param-map given and no ./{DEFAULT_NAME}: pass the map written when "
+                                   "the model was converted (ms-migrate model.py --param-map MAP)")
+        param_map_path = DEFAULT_NAME
+    if dst is None:
+        dst = os.path.splitext(src)[0] + ".ckpt"
+    if os.path.abspath(dst) == os.path.abspath(src):
+        raise click.UsageError("the output would overwrite the input; choose another -o")
+    from .checkpoint import CheckpointError, convert_checkpoint
+
+    try:
+        plan = convert_checkpoint(src, dst, param_map_path, model=model, partial=partial,
+                                  trust_pickle=trust_pickle, echo=click.echo, quiet=quiet)
+    except (CheckpointError, ValueError, OSError) as exc:
+        click.echo(f"ms-migrate ckpt: error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(1 if plan.errors else 0)
+# ---- end of ms-migrate ckpt ---------------------------------------------------------------------

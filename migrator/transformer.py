@@ -46,6 +46,7 @@ class Converter(cst.CSTTransformer):
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
         self.fresh_names: set[str] = set()
+        self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
 
     # ---- statement frames (markers attach to the statement that holds the finding) -----
     def _push(self) -> None:
@@ -188,9 +189,11 @@ class Converter(cst.CSTTransformer):
         if is_cell:
             self.known_cells.add(node.name.value)
         self.scopes.append(_Scope("class", node.name.value, is_cell))
+        self._param_renames.append(_param_renames(self.ctx, node) if is_cell else {})
 
     def leave_ClassDef(self, original_node, updated_node):
         self.scopes.pop()
+        self._param_renames.pop()
         return updated_node
 
     def visit_FunctionDef(self, node) -> None:
@@ -198,6 +201,9 @@ class Converter(cst.CSTTransformer):
 
     def leave_FunctionDef(self, original_node, updated_node):
         self.scopes.pop()
+        if original_node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
+                and self.scopes[-1].is_cell:
+            updated_node = _with_naming_fix(original_node, updated_node)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             self.ctx.translated()
@@ -262,6 +268,12 @@ class Converter(cst.CSTTransformer):
             if original_node in self._call_funcs:
                 return updated_node  # leave_Call translates the whole call
             return self._reference(original_node, updated_node)
+        renames = self._param_renames[-1] if self._param_renames else None
+        if renames and isinstance(original_node.value, cst.Attribute) \
+                and isinstance(original_node.value.value, cst.Name) and original_node.value.value.value == "self":
+            new = renames.get(original_node.value.attr.value, {}).get(original_node.attr.value)
+            if new:  # self.encoder.weight -> self.encoder.embedding_table (the rule's `params`)
+                return updated_node.with_changes(attr=cst.Name(new))
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
@@ -445,6 +457,31 @@ def _plain_names(node) -> list[str] | None:
     if isinstance(node, (cst.Tuple, cst.List)) and all(isinstance(e.value, cst.Name) for e in node.elements):
         return [e.value.value for e in node.elements]
     return None
+
+
+def _param_renames(ctx, node: cst.ClassDef) -> dict:
+    """member -> {torch parameter: MindSpore parameter} for this class's torch layers whose rule
+    renames parameters (`self.bn.weight` is `self.bn.gamma` in MindSpore)."""
+    from .param_map import class_layer_members
+
+    out = {}
+    for member, q in class_layer_members(ctx, node).items():
+        rule = ctx.rules.get(q)
+        if rule is not None and rule.translated and any(rule.params.values()):
+            out[member] = {k: v for k, v in rule.params.items() if v}
+    return out
+
+
+def _with_naming_fix(original, updated):
+    """End a Cell's __init__ with self.update_parameters_name() where MindSpore would otherwise name
+    parameters differently from torch (see param_map.needs_naming_fix): checkpoints load by name."""
+    from .param_map import NAMING_FIX, NAMING_FIX_COMMENT, needs_naming_fix
+
+    if not isinstance(updated.body, cst.IndentedBlock) or not needs_naming_fix(original):
+        return updated
+    me = original.params.params[0].name.value if original.params.params else "self"
+    line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
+    return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:
