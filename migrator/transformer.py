@@ -165,9 +165,12 @@ class Converter(cst.CSTTransformer):
 
     def visit_FunctionDef(self, node) -> None:
         self.scopes.append(_Scope("function", node.name.value))
+        self.kinds.push()  # the body sees the module's kinds; parameters shadow them
+        methods.bind_parameters(node, self.kinds)
 
     def leave_FunctionDef(self, original_node, updated_node):
         self.scopes.pop()
+        self.kinds.pop()
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             self.ctx.translated()
@@ -287,8 +290,8 @@ class Converter(cst.CSTTransformer):
         if not candidates:
             return updated
         receiver = updated.func.value
-        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell())
-        rule = methods.choose(candidates, name, kind)
+        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell(), name)
+        rule = methods.choose(candidates, name, kind, original)
         if rule is None:
             return updated
         if not rule.translated:
@@ -326,6 +329,12 @@ class Converter(cst.CSTTransformer):
         if node.value is not None:
             self.kinds.set(node.target, self._value_kind(node.value))
 
+    def visit_For(self, node) -> None:
+        methods.bind_loop_target(node.target, node.iter, self.kinds)
+
+    def visit_WithItem(self, node) -> None:
+        methods.bind_with_item(node, self.kinds)
+
     def _value_kind(self, value: cst.BaseExpression) -> str | None:
         lit = methods.literal_kind(value)
         if lit:
@@ -337,13 +346,7 @@ class Converter(cst.CSTTransformer):
             name = dotted_name(value.func)
             if name in self.known_cells:
                 return "module"
-            if name and name.split(".")[0] in ("np", "numpy"):
-                return "ndarray"
-            if name in ("list", "dict", "set", "str", "tuple", "len", "int", "float", "range", "sorted", "open"):
-                return "python"
-            if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
-                return "python"
-        return None
+        return methods.expr_kind(value, self.kinds)
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:
