@@ -196,6 +196,9 @@ TRANSLATED = [
                  id="dim variable"),
     pytest.param("def f(x, y):\n    return x.max(y)", "f(x, y)", {"x": "randn(4, 3)", "y": "randn(4, 3)"}, "maximum",
                  id="max of two tensors"),
+    pytest.param("def f(x):\n    return x.data * 2 + x.data.sum(0)", "f(x)", {"x": "randn(4, 3)"}, "x.data", id="x.data read"),
+    pytest.param("def f(x):\n    v = float(x.sum().item())\n    n = x.mean().item()\n    return v + n, x.float().mean().item()", "f(x)",
+                 {"x": "randn(4, 3) * 3"}, "astype", id="item patterns"),
     pytest.param("def f(x):\n    x.mul_(2).add_(1)\n    x.data.clamp_(-1, 1)\n    return x", "f(x)", {"x": "randn(4, 3)"}, "assign_value",
                  id="in-place statements"),
 ]

@@ -346,3 +346,103 @@ def tensor_type(ctx, rule, call, receiver):
     else:
         text = _code(dtype)
     return _expr(ctx, f"{_atom(receiver)}.astype({text})")
+
+
+# ---- to: a device, a dtype or another tensor -----------------------------------------------
+_DTYPE_CODE = re.compile(r"^(mindspore|ms)\.(float|int|uint|bool|complex|bfloat|half|double|long|short)\w*$")
+_DEVICE_NAME = re.compile(r"(device|dev|cuda|gpu|cpu|rank|accelerator)", re.I)
+_DTYPE_NAME = re.compile(r"(^|_|\.)dtype$|^dt$", re.I)
+
+
+def _to_kind(node) -> str:
+    """'dtype', 'device' or 'unknown' for a positional argument of Tensor.to."""
+    text = _code(node)
+    if _DTYPE_CODE.match(text):
+        return "dtype"
+    lit = _literal(node)
+    if lit is not _NOT_LITERAL:
+        return "device"  # 'cpu', 'cuda:0', 0, None
+    if isinstance(node, cst.Call):
+        fn = dotted_name(node.func) or ""
+        return "device" if "device" in fn else "unknown"
+    name = dotted_name(node)
+    if name is None:
+        return "unknown"
+    if _DTYPE_NAME.search(name):
+        return "dtype"
+    if _DEVICE_NAME.search(name.rsplit(".", 1)[-1]) or _DEVICE_NAME.search(name):
+        return "device"
+    return "unknown"
+
+
+@handler("tensor_to_any")
+def tensor_to_any(ctx, rule, call, receiver):
+    """x.to(device) -> x; x.to(dtype) / x.to(device, dtype) -> x.astype(dtype);
+    x.to(other) -> x.astype(other.dtype). MindSpore places tensors itself, so only the dtype
+    survives. A name that may be a device, a dtype or a tensor is decided at run time."""
+    _no_star(call, ".to()")
+    r = _atom(receiver)
+    dtype = None
+    for a in call.args:
+        kw = a.keyword.value if a.keyword is not None else None
+        if kw == "dtype":
+            dtype = _code(a.value)
+        elif kw == "tensor":
+            dtype = f"{_atom(a.value)}.dtype"
+        elif kw in ("device", "non_blocking", "copy", "memory_format"):
+            continue
+        elif kw is not None:
+            raise Untranslated(f"argument `{kw}` of .to()")
+        else:
+            kind = _to_kind(a.value)
+            if kind == "dtype":
+                dtype = _code(a.value)
+            elif kind == "unknown":
+                if len(call.args) > 1:
+                    continue  # x.to(dev, dtype) / x.to(t, non_blocking=True): the first is a device
+                v = _atom(a.value)
+                return _expr(ctx, f"({r}.astype({v}.dtype) if isinstance({v}, mindspore.Tensor) else "
+                                  f"{r}.astype({v}) if isinstance({v}, mindspore.dtype.Type) else {r})")
+    if dtype is None:
+        return receiver
+    return _expr(ctx, f"{r}.astype({dtype})")
+
+
+# ---- roll: no CPU kernel -----------------------------------------------------------------------
+def _elements(node):
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [e.value for e in node.elements]
+    return None
+
+
+@handler("roll")
+def roll(ctx, rule, call, receiver):
+    """x.roll(shifts, dims): MindSpore 2.10 has no Roll kernel on CPU; each rolled dimension
+    becomes an index_select with the indices (arange(n) - shift) % n."""
+    _no_star(call, ".roll()")
+    v = _bind(rule, call).values
+    r = _atom(receiver)
+    shifts, dims = v["shifts"], v.get("dims")
+    if dims is None or _literal(dims) is None:
+        if _elements(shifts) is not None:
+            raise Untranslated("several shifts need their dims")
+        s = _atom(shifts)
+        return _expr(ctx, f"{r}.flatten().index_select(0, (mindspore.ops.arange({r}.numel()) - {s}) % {r}.numel())"
+                          f".reshape({r}.shape)")
+    s_list, d_list = _elements(shifts), _elements(dims)
+    if (s_list is None) != (d_list is None):
+        if d_list is not None and len(d_list) == 1:
+            s_list = [shifts]
+        elif s_list is not None and len(s_list) == 1:
+            d_list = [dims]
+        else:
+            raise Untranslated("shifts and dims of different lengths")
+    if s_list is None:
+        s_list, d_list = [shifts], [dims]
+    if len(s_list) != len(d_list):
+        raise Untranslated("shifts and dims of different lengths")
+    out = r
+    for s, d in zip(s_list, d_list):
+        n = f"{r}.shape[{_code(d)}]"
+        out = f"{out}.index_select({_code(d)}, (mindspore.ops.arange({n}) - {_atom(s)}) % {n})"
+    return _expr(ctx, out)
