@@ -208,6 +208,10 @@ class Converter(cst.CSTTransformer):
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
+        if self.convert_methods:  # x.max(1).values -> x.max(1)[0]: MindSpore returns plain tuples
+            field = methods.named_field(original_node, updated_node, self.kinds, self._in_cell(), self.ctx.rules)
+            if field is not None:
+                return field
         return updated_node
 
     def leave_Name(self, original_node, updated_node):

@@ -76,6 +76,8 @@ UNTOUCHED = {
         df.sort_values("a")  # keep
         df["a"].unique()  # keep
         df.std()  # keep
+        df.max(axis=1).values  # keep
+        df.max(1).values  # keep
     """,
     "PIL": """
         from PIL import Image
@@ -140,6 +142,7 @@ UNTOUCHED = {
             a.max(axis=0)  # keep
             a.sum(axis=0, keepdims=True)  # keep
             frame.mean(numeric_only=True)  # keep
+            frame.max(axis=1).values  # keep
             a.repeat(3, axis=0)  # keep
     """,
     "modules": """

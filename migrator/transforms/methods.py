@@ -358,3 +358,35 @@ def choose(rules: list[Rule], method: str, kind: str | None, call: cst.Call | No
                 return None  # not a torch call at all, most likely (line.split(","), arr.std(ddof=1))
             return rule
     return None
+
+
+# ---- named tuple fields: x.max(1).values -> x.max(1)[0] -------------------------------------------
+# torch returns named tuples from these methods; MindSpore returns plain tuples.
+PAIR_FIELDS = {"max": ("values", "indices"), "min": ("values", "indices"), "sort": ("values", "indices"),
+               "topk": ("values", "indices"), "median": ("values", "indices"), "cummax": ("values", "indices"),
+               "cummin": ("values", "indices"), "aminmax": ("min", "max")}
+_NEEDS_ARGS = {"max", "min", "median"}  # without a dim these return one tensor
+
+
+def named_field(original: cst.Attribute, updated: cst.Attribute, kinds: Kinds, in_cell: bool, rules) -> cst.BaseExpression | None:
+    call = original.value
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)):
+        return None
+    method = call.func.attr.value
+    fields = PAIR_FIELDS.get(method)
+    attr = original.attr.value
+    if fields is None or attr not in fields:
+        return None
+    if method in _NEEDS_ARGS and not call.args:
+        return None
+    kind = receiver_kind(call.func.value, kinds, in_cell, method)
+    if kind not in (None, "tensor"):
+        return None
+    candidates = [r for r in rules.method_rules(method) if r.receiver == "tensor" and r.translated]
+    if not candidates:
+        return None
+    # (a list's sort() returns None: x.sort(...).values is a tensor's)
+    if kind is None and method not in CONTAINER_METHODS and not _fits_torch_call(candidates[0], call):
+        return None
+    index = cst.SubscriptElement(slice=cst.Index(value=cst.Integer(str(fields.index(attr)))))
+    return cst.Subscript(value=updated.value, slice=[index])
