@@ -116,7 +116,51 @@ def _value(ctx, rule: Rule, call: cst.Call, receiver: cst.BaseExpression) -> cst
     out = apply_rule(ctx, _out_of_place(rule), call.with_changes(func=func), receiver)
     if out is None:
         raise Untranslated("no value to assign")
-    return out
+    return out.visit(_Fold())
+
+
+def _number(node):
+    v = _literal(node)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _num_node(v) -> cst.BaseExpression:
+    if isinstance(v, float):
+        v = round(v, 12)
+    node = cst.parse_expression(repr(v))
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if v < 0 else node
+
+
+class _Fold(cst.CSTTransformer):
+    """Constant arithmetic that templates leave behind, so the output reads like hand-written
+    code: randn_like(w) * 0.02 + 0 -> randn_like(w) * 0.02; rand_like(w) * (0.1 - (-0.1)) + (-0.1)
+    -> rand_like(w) * 0.2 - 0.1. Only literal numbers are folded."""
+
+    def leave_BinaryOperation(self, original_node, updated_node):
+        op = updated_node.operator
+        left, right = _number(updated_node.left), _number(updated_node.right)
+        if not isinstance(op, (cst.Add, cst.Subtract, cst.Multiply)):
+            return updated_node
+        if left is not None and right is not None:
+            value = left + right if isinstance(op, cst.Add) else left - right if isinstance(op, cst.Subtract) else left * right
+            return _num_node(value)
+        if right is not None and ((right == 0 and isinstance(op, (cst.Add, cst.Subtract))) or (right == 1 and isinstance(op, cst.Multiply))):
+            return updated_node.left
+        if left == 1 and isinstance(op, cst.Multiply):
+            return updated_node.right
+        if left == -1 and isinstance(op, cst.Multiply):
+            return cst.UnaryOperation(operator=cst.Minus(), expression=updated_node.right)
+        if isinstance(updated_node.right, cst.UnaryOperation) and isinstance(updated_node.right.operator, cst.Minus) \
+                and not updated_node.right.lpar and isinstance(op, (cst.Add, cst.Subtract)):
+            flipped = cst.Subtract() if isinstance(op, cst.Add) else cst.Add()
+            return updated_node.with_changes(operator=flipped.with_changes(
+                whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after),
+                right=updated_node.right.expression)
+        if right is not None and right < 0 and isinstance(op, (cst.Add, cst.Subtract)):
+            flipped = cst.Subtract() if isinstance(op, cst.Add) else cst.Add()
+            return updated_node.with_changes(operator=flipped.with_changes(
+                whitespace_before=op.whitespace_before, whitespace_after=op.whitespace_after), right=_num_node(-right))
+        return updated_node
 
 
 def _method_call(obj: cst.BaseExpression, method: str, args: list[cst.BaseExpression]) -> cst.Call:
@@ -143,6 +187,8 @@ def inplace(ctx, rule, call, receiver):
     if _is_inplace_chain(target):
         # x.mul_(s).add_(b): the receiver already stored into x and returns it
         base = target.func.value
+        while _is_inplace_chain(base):  # x.mul_(a).add_(b).clamp_(...)
+            base = base.func.value
         value = _value(ctx, rule, call, base)
         return _method_call(target, "assign_value", [value])
     if isinstance(target, cst.Subscript):
