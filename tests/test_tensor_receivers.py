@@ -145,6 +145,28 @@ UNTOUCHED = {
             frame.max(axis=1).values  # keep
             a.repeat(3, axis=0)  # keep
     """,
+    "values out of tensors": """
+        def f(x):
+            v = x.item()
+            v.float()  # keep
+            s = x.tolist()
+            s.index(1)  # keep
+            arr = x.cpu().numpy()
+            arr.repeat(2)  # keep
+    """,
+    "attributes set in __init__": """
+        class Normalize:
+            def __init__(self):
+                self.mean = np.array([0.5, 0.5])
+                self.names = ["a", "b"]
+                self.sep = ","
+
+            def __call__(self, x):
+                self.mean.repeat(2)  # keep
+                self.mean.std()  # keep
+                self.sep.split(",")  # keep
+                return x
+    """,
     "modules": """
         class Net(nn.Module):
             def forward(self, x):
@@ -199,6 +221,9 @@ TRANSLATED = [
                  id="dim variable"),
     pytest.param("def f(x, y):\n    return x.max(y)", "f(x, y)", {"x": "randn(4, 3)", "y": "randn(4, 3)"}, "maximum",
                  id="max of two tensors"),
+    pytest.param("class A:\n    def __init__(self):\n        self.w = np.ones(3)\n\n    def g(self, x):\n        self.w = x * 2\n"
+                 "        return self.w.repeat(2, 1)\n\n\na = A()", "a.g(x)", {"x": "randn(2, 3)"}, "tile",
+                 id="attribute rebound to a tensor in a method"),
     pytest.param("def f(x):\n    return x.data * 2 + x.data.sum(0)", "f(x)", {"x": "randn(4, 3)"}, "x.data", id="x.data read"),
     pytest.param("def f(x):\n    v = float(x.sum().item())\n    n = x.mean().item()\n    return v + n, x.float().mean().item()", "f(x)",
                  {"x": "randn(4, 3) * 3"}, "astype", id="item patterns"),

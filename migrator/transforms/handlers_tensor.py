@@ -395,7 +395,7 @@ def tensor_type(ctx, rule, call, receiver):
 
 
 # ---- to: a device, a dtype or another tensor -----------------------------------------------
-_DTYPE_CODE = re.compile(r"^(mindspore|ms)\.(float|int|uint|bool|complex|bfloat|half|double|long|short)\w*$")
+_DTYPE_CODE = re.compile(r"^(mindspore|ms|torch)\.(float|int|uint|bool|complex|bfloat|half|double|long|short|cfloat|cdouble)\w*$")
 _DEVICE_NAME = re.compile(r"(device|dev|cuda|gpu|cpu|rank|accelerator)", re.I)
 _DTYPE_NAME = re.compile(r"(^|_|\.)dtype$|^dt$", re.I)
 

@@ -103,8 +103,13 @@ class Kinds:
         self._saved.append(dict(self.of))
 
     def pop(self) -> None:
+        """Leave a function body. What it assigned to `self.<attr>` stays known (it is the
+        object's state, used by the other methods: self.mean = np.array(...) in __init__)."""
         if self._saved:
-            self.of = self._saved.pop()
+            inner, self.of = self.of, self._saved.pop()
+            for key in [k for k in self.of if k.startswith("self.") and k not in inner]:
+                del self.of[key]
+            self.of.update((k, v) for k, v in inner.items() if k.startswith("self."))
 
 
 def literal_kind(node: cst.BaseExpression) -> str | None:
@@ -274,8 +279,7 @@ def bind_parameters(fn: cst.FunctionDef, kinds: Kinds) -> None:
         if kind is None and param.default is not None:
             kind = literal_kind(param.default)
         if param.name.value in ("self", "cls") and kind is None:
-            kinds.set(param.name, None)
-            continue
+            continue  # keep what the class's methods assigned to self.<attr>
         kinds.set(param.name, kind)
     for star in (p.star_arg, p.star_kwarg):
         if isinstance(star, cst.Param):
