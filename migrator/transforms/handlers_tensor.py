@@ -389,6 +389,8 @@ def tensor_type(ctx, rule, call, receiver):
         if leaf not in _TYPE_NAMES:
             raise Untranslated(f"type {lit!r}")
         text = f"mindspore.{_TYPE_NAMES[leaf]}"
+    elif _code(dtype).rsplit(".", 1)[-1] in _TYPE_NAMES:  # x.type(torch.cuda.FloatTensor)
+        text = f"mindspore.{_TYPE_NAMES[_code(dtype).rsplit('.', 1)[-1]]}"
     else:
         text = _code(dtype)
     return _expr(ctx, f"{_atom(receiver)}.astype({text})")
