@@ -55,9 +55,6 @@ class Converter(cst.CSTTransformer):
     def _pop_attach(self, node):
         return markers.attach(node, self.ctx.frames.pop())
 
-    def _leave_compound(self, original_node, updated_node):
-        return self._pop_attach(updated_node)
-
     def visit_SimpleStatementLine(self, node) -> bool:
         if node in self.ctx.table.rebindings:
             return False  # `F = torch.nn.functional`: an alias like an import; uses through it are converted
@@ -198,9 +195,12 @@ class Converter(cst.CSTTransformer):
 
     def visit_FunctionDef(self, node) -> None:
         self.scopes.append(_Scope("function", node.name.value))
+        self.kinds.push()  # the body sees the module's kinds; parameters shadow them
+        methods.bind_parameters(node, self.kinds)
 
     def leave_FunctionDef(self, original_node, updated_node):
         self.scopes.pop()
+        self.kinds.pop()
         if original_node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             updated_node = _with_naming_fix(original_node, updated_node)
@@ -277,6 +277,10 @@ class Converter(cst.CSTTransformer):
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
+        if self.convert_methods:  # x.max(1).values -> x.max(1)[0]: MindSpore returns plain tuples
+            field = methods.named_field(original_node, updated_node, self.kinds, self._in_cell(), self.ctx.rules)
+            if field is not None:
+                return field
         return updated_node
 
     def leave_Name(self, original_node, updated_node):
@@ -363,8 +367,8 @@ class Converter(cst.CSTTransformer):
         if not candidates:
             return updated
         receiver = updated.func.value
-        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell())
-        rule = methods.choose(candidates, name, kind)
+        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell(), name)
+        rule = methods.choose(candidates, name, kind, original)
         if rule is None:
             return updated
         if not rule.translated:
@@ -402,6 +406,12 @@ class Converter(cst.CSTTransformer):
         if node.value is not None:
             self.kinds.set(node.target, self._value_kind(node.value))
 
+    def visit_For(self, node) -> None:
+        methods.bind_loop_target(node.target, node.iter, self.kinds)
+
+    def visit_WithItem(self, node) -> None:
+        methods.bind_with_item(node, self.kinds)
+
     def _value_kind(self, value: cst.BaseExpression) -> str | None:
         lit = methods.literal_kind(value)
         if lit:
@@ -413,29 +423,25 @@ class Converter(cst.CSTTransformer):
             name = dotted_name(value.func)
             if name in self.known_cells:
                 return "module"
-            if name and name.split(".")[0] in ("np", "numpy"):
-                return "ndarray"
-            if name in ("list", "dict", "set", "str", "tuple", "len", "int", "float", "range", "sorted", "open"):
-                return "python"
-            if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
-                return "python"
-        return None
+        return methods.expr_kind(value, self.kinds)
 
 
 def _wire_compound_statements() -> None:
     """Markers attach to the statement that holds the finding: compound statements open a
-    frame too. Wired per class (not in on_visit) so other nodes pay nothing for it."""
-    for name in ("If", "For", "While", "With", "Try", "TryStar", "Match"):
-        setattr(Converter, f"visit_{name}", lambda self, node: self._push())
-        setattr(Converter, f"leave_{name}", Converter._leave_compound)
-    for name, visit, leave in (("FunctionDef", Converter.visit_FunctionDef, Converter.leave_FunctionDef),
-                               ("ClassDef", Converter.visit_ClassDef, Converter.leave_ClassDef)):
+    frame too. Wired around each class's own visit_/leave_ methods (not in on_visit) so other
+    nodes pay nothing for it."""
+    for name in ("If", "For", "While", "With", "Try", "TryStar", "Match", "FunctionDef", "ClassDef"):
+        visit = getattr(Converter, f"visit_{name}", None)
+        leave = getattr(Converter, f"leave_{name}", None)
+
         def v(self, node, _visit=visit):
             self._push()
-            return _visit(self, node)
+            return _visit(self, node) if _visit is not None else None
 
         def l(self, original_node, updated_node, _leave=leave):
-            return self._pop_attach(_leave(self, original_node, updated_node))
+            if _leave is not None:
+                updated_node = _leave(self, original_node, updated_node)
+            return self._pop_attach(updated_node)
         setattr(Converter, f"visit_{name}", v)
         setattr(Converter, f"leave_{name}", l)
 

@@ -21,6 +21,8 @@ TRANSFORMS: dict[str, Transform] = {}
 
 def transform(name: str):
     def register(fn: Transform) -> Transform:
+        if name in TRANSFORMS:
+            raise ValueError(f"value transform {name!r} is defined twice")
         TRANSFORMS[name] = fn
         return fn
     return register
