@@ -40,6 +40,7 @@ class Converter(cst.CSTTransformer):
         self._dropped: set[cst.CSTNode] = set()  # expressions whose statement is to be removed
         self._remove: set[cst.CSTNode] = set()  # statement lines to remove
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
+        self._drop_statement = False  # the current statement only configures torch (template "")
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
@@ -59,10 +60,15 @@ class Converter(cst.CSTTransformer):
         if node in self.ctx.table.rebindings:
             return False  # `F = torch.nn.functional`: an alias like an import; uses through it are converted
         self._push()
+        self._drop_statement = False
         return True
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
         if original_node in self.ctx.table.rebindings:
+            return self._removed_line(updated_node)
+        if self._drop_statement:
+            self._drop_statement = False
+            self.ctx.frames.pop()
             return self._removed_line(updated_node)
         is_torch_import = any(isinstance(s, (cst.Import, cst.ImportFrom)) and imports.strip_torch(s) is not s
                               for s in original_node.body)
@@ -309,6 +315,12 @@ class Converter(cst.CSTTransformer):
                 self.ctx.warn(qualified, f"used without a call: check the arguments it is called with "
                                          f"(the rule emits {', '.join(sorted(rule.emit) or sorted(rule.transform))})", original)
             return self.ctx.render(rule.to)
+        if rule is not None and rule.translated and rule.template == "":
+            # a setting with no MindSpore meaning (`torch.backends.cudnn.benchmark = True`):
+            # the statement that uses it goes
+            self.ctx.translated()
+            self._drop_statement = True
+            return updated
         if rule is not None and rule.translated and rule.template is not None and "{" not in rule.template:
             self.ctx.translated()
             return calls.render_code(self.ctx, rule.template)
