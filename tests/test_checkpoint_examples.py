@@ -25,24 +25,19 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="no pytorch/
 # be built in MindSpore yet (converter gap, tracked separately): the case without the skip is an
 # expected failure, and the case with it checks the checkpoint path, since loading the checkpoint
 # replaces every initial value anyway.
-NN_INIT = "the converted model calls untranslated torch.nn.init functions in __init__"
 WLM = ("word_language_model", "model.py", "RNNModel")
 WLM_IN = {"tokens": "randint(0, 30, (5, 2))", "hidden": "np.zeros((2, 2, 8), np.float32)"}
 CASES = [
     ("mnist", "mnist", "main.py", "Net", (), {"x": "randn(2, 1, 28, 28)"}, None),
-    pytest.param("super_resolution", "super_resolution", "model.py", "Net", (3,), {"x": "randn(1, 1, 8, 8)"}, None,
-                 marks=pytest.mark.xfail(reason=NN_INIT)),
+    ("super_resolution", "super_resolution", "model.py", "Net", (3,), {"x": "randn(1, 1, 8, 8)"}, None),
     ("super_resolution_noinit", "super_resolution", "model.py", "Net", (3,), {"x": "randn(1, 1, 8, 8)"},
      "_initialize_weights"),
-    pytest.param("fast_neural_style", "fast_neural_style", "neural_style/transformer_net.py", "TransformerNet", (),
-                 {"x": "randn(1, 3, 16, 16)"}, None,
-                 marks=pytest.mark.xfail(reason="F.interpolate is not translated yet (the checkpoint loads: see _load)")),
+    ("fast_neural_style", "fast_neural_style", "neural_style/transformer_net.py", "TransformerNet", (),
+     {"x": "randn(1, 3, 16, 16)"}, None),
     ("fast_neural_style_load", "fast_neural_style", "neural_style/transformer_net.py", "TransformerNet", (), None, None),
-    pytest.param("word_language_model_rnn", *WLM, ("RNN_TANH", 30, 8, 8, 2), WLM_IN, None,
-                 marks=pytest.mark.xfail(reason=NN_INIT)),
+    ("word_language_model_rnn", *WLM, ("RNN_TANH", 30, 8, 8, 2), WLM_IN, None),
     ("word_language_model_rnn_noinit", *WLM, ("RNN_TANH", 30, 8, 8, 2), WLM_IN, "init_weights"),
-    pytest.param("word_language_model_gru_noinit", *WLM, ("GRU", 30, 8, 8, 2), WLM_IN, "init_weights",
-                 marks=pytest.mark.xfail(reason="getattr(nn, rnn_type)(...) is not translated (the model keeps a torch GRU)")),
+    ("word_language_model_gru", *WLM, ("GRU", 30, 8, 8, 2), WLM_IN, None),
     ("word_language_model_tied_noinit", *WLM, ("RNN_TANH", 30, 8, 8, 2, 0.5, True), WLM_IN, "init_weights"),
 ]
 
