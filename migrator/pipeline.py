@@ -172,6 +172,9 @@ def run(tasks: list[Task], jobs: int = 0, keep_output: bool = False, progress: b
     if jobs > 1 and len(work) >= 4:
         import multiprocessing as mp
 
+        from .rules import default_rules
+        default_rules()  # loaded once here; forked workers share it
+
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
         with ctx.Pool(min(jobs, len(work))) as pool:
             for res in pool.imap(_run_one, work, chunksize=max(1, min(16, len(work) // (jobs * 8) or 1))):

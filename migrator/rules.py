@@ -8,6 +8,7 @@ The schema is documented in ``rules/README.md``; every key a rule may carry is l
 from __future__ import annotations
 
 import os
+import sys
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
@@ -217,11 +218,99 @@ def _check_render(source: str, data: dict) -> dict[str, dict]:
     return out
 
 
+# ---- the rules, cached between runs ----------------------------------------------------------
+# Parsing and validating rules/*.toml grows with the rules (about 0.1 ms a rule); a pre-commit
+# hook starts a process per batch of files, so the validated RuleSet is kept as a pickle in the
+# user's cache folder, keyed by the rule files' names, sizes and modification times, the loader's
+# own source files, the Python and ms-migrate versions. Any change reloads it; a cache that cannot
+# be read or written is ignored. MS_MIGRATE_NO_CACHE=1 turns it off; MS_MIGRATE_CACHE_DIR moves it.
+
+def cache_dir() -> str:
+    env = os.environ.get("MS_MIGRATE_CACHE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ms-migrate")
+
+
+def _rules_key(directory) -> tuple:
+    from . import __version__, signature
+    rules_mod = sys.modules[__name__]
+
+    entries = []
+    with os.scandir(directory) as it:
+        for e in it:
+            if e.name.endswith(".toml"):
+                st = e.stat()
+                entries.append((e.name, st.st_size, st.st_mtime_ns))
+    code = []
+    for mod in (rules_mod, signature):
+        st = os.stat(mod.__file__)
+        code.append((mod.__file__, st.st_size, st.st_mtime_ns))
+    return (__version__, sys.version, str(directory), tuple(sorted(entries)), tuple(code))
+
+
+def cached_rules(directory=None):
+    """``load_rules(directory)`` (default: the rules ms-migrate uses), through the cache."""
+    directory = directory or rules_dir()
+    if os.environ.get("MS_MIGRATE_NO_CACHE"):
+        return load_rules(directory)
+    import pickle
+    import zlib
+
+    try:
+        key = _rules_key(directory)
+    except OSError:
+        return load_rules(directory)
+    folder = cache_dir()
+    path = os.path.join(folder, f"rules-{zlib.crc32(repr(key).encode()):08x}.pickle")
+    try:
+        with open(path, "rb") as fh:
+            stored_key, ruleset = pickle.load(fh)
+        if stored_key == key:
+            return ruleset
+    except Exception:  # missing, unreadable, from another version: reload
+        pass
+    ruleset = load_rules(directory)
+    try:
+        import tempfile
+
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".rules-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((key, ruleset), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        _prune(folder, keep=path)
+    except Exception:  # read-only home, full disk...: run without the cache
+        pass
+    return ruleset
+
+
+def _prune(folder: str, keep: str, max_age_s: float = 7 * 86400) -> None:
+    """Cache files of rule versions not used for a week go (written only when rules change)."""
+    import time
+
+    now = time.time()
+    with os.scandir(folder) as it:
+        for e in it:
+            if e.name.startswith("rules-") and e.name.endswith(".pickle") and e.path != keep:
+                try:
+                    if now - e.stat().st_atime > max_age_s and now - e.stat().st_mtime > max_age_s:
+                        os.unlink(e.path)
+                except OSError:
+                    pass
+
+
 _CACHE: RuleSet | None = None
 
 
 def default_rules() -> RuleSet:
+    """The rules ms-migrate uses, loaded once per process (through the on-disk cache)."""
     global _CACHE
     if _CACHE is None:
-        _CACHE = load_rules()
+        _CACHE = cached_rules()
     return _CACHE

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from migrator import check
+from migrator import rules as rules_mod
 from migrator.context import MARKER_PREFIX
 from migrator.convert import convert_source
 from migrator.rules import load_rules, rules_dir
@@ -351,23 +352,22 @@ def test_rules_cache_reused_and_invalidated(tmp_path, monkeypatch):
     d = tmp_path / "rules"
     shutil.copytree(rules_dir(), d)
     monkeypatch.setenv("MS_MIGRATE_CACHE_DIR", str(tmp_path / "cache"))
-    first = check.cached_rules(d)
+    first = rules_mod.cached_rules(d)
     assert len(os.listdir(tmp_path / "cache")) == 1
-    import migrator.rules as rules_mod
 
     real = rules_mod.load_rules
     monkeypatch.setattr(rules_mod, "load_rules", lambda *a: pytest.fail("the cache was not used"))
-    again = check.cached_rules(d)
+    again = rules_mod.cached_rules(d)
     assert sorted(again.by_name) == sorted(first.by_name)
     # an edited rule file is seen at once
     with open(d / "torch_functions.toml", "a", encoding="utf-8") as fh:
         fh.write('\n["torch.cache_probe"]\nunsupported = "probe"\n')
     monkeypatch.setattr(rules_mod, "load_rules", real)
-    assert check.cached_rules(d).get("torch.cache_probe").unsupported == "probe"
+    assert rules_mod.cached_rules(d).get("torch.cache_probe").unsupported == "probe"
     # a damaged cache file is ignored
     for name in os.listdir(tmp_path / "cache"):
         (tmp_path / "cache" / name).write_bytes(b"not a pickle")
-    assert check.cached_rules(d).get("torch.cache_probe") is not None
+    assert rules_mod.cached_rules(d).get("torch.cache_probe") is not None
 
 
 # ---- start-up ---------------------------------------------------------------------------------
