@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import libcst as cst
 
@@ -26,6 +27,13 @@ class Finding:
         if self.kind == "untranslated":
             return f"{MARKER_PREFIX} {self.api}: {self.reason}"
         return f"# ms-migrate: note {self.api}: {self.reason}"
+
+
+@lru_cache(maxsize=8192)
+def parse_expr(text: str) -> cst.BaseExpression:
+    """cst.parse_expression, remembered: converted files emit the same few expressions again and
+    again, and libcst nodes are immutable, so one parse can serve every place."""
+    return cst.parse_expression(text)
 
 
 def dotted_expr(text: str) -> cst.BaseExpression:

@@ -156,6 +156,18 @@ def run_task(task: Task, keep_output: bool = False, param_map: bool = False) -> 
     return res
 
 
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _run_indexed(item):
+    i, args = item
+    return i, _run_one(args)
+
+
 def _run_one(args):
     task, keep, pmap = args
     return run_task(task, keep, pmap)
@@ -176,10 +188,15 @@ def run(tasks: list[Task], jobs: int = 0, keep_output: bool = False, progress: b
         default_rules()  # loaded once here; forked workers share it
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        # biggest files first, one at a time, so no worker is left with a long tail; results
+        # are put back in input order, so the report does not depend on scheduling
+        order = sorted(range(len(work)), key=lambda i: -_size(work[i][0].src))
+        results: list = [None] * len(work)
         with ctx.Pool(min(jobs, len(work))) as pool:
-            for res in pool.imap(_run_one, work, chunksize=max(1, min(16, len(work) // (jobs * 8) or 1))):
-                report.files.append(res)
+            for i, res in pool.imap_unordered(_run_indexed, [(i, work[i]) for i in order], chunksize=1):
+                results[i] = res
                 bar and bar.step()
+        report.files.extend(results)
     else:
         for w in work:
             report.files.append(_run_one(w))

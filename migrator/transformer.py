@@ -169,8 +169,10 @@ class Converter(cst.CSTTransformer):
             end = new_body.index(helpers[-1]) + 1
             runtime.space_after(new_body, end)
         module = updated_node.with_changes(body=new_body)
-        if self.pending_training:
-            module = module.visit(training.LeftoverRewriter(self.ctx, self, self.pending_training))
+        pending = {s for s in self.pending_training if training.zero_grad_receiver(s) is not None
+                   or dotted_name(training.step_receiver(s)) in self.accumulating}
+        if pending:  # a second, rare pass: zero_grad()/step() left outside a direct training step
+            module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))
         return module
 
     # ---- imports ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 
 import libcst as cst
 
-from ..context import FileContext, Untranslated
+from ..context import FileContext, Untranslated, parse_expr
 from ..rules import Rule
 from ..signature import NO_DEFAULT, Bound, BindError, bind
 from . import handlers, values
@@ -52,7 +52,7 @@ def is_default(node: cst.BaseExpression, default) -> bool:
 def render_code(ctx: FileContext, text: str) -> cst.BaseExpression:
     """Parse emitted code, spelling each ``mindspore.x.y`` chain the way this file imports it."""
     text = _MS_CHAIN.sub(lambda m: ctx.render_text(m.group(0)), text)
-    return cst.parse_expression(text)
+    return parse_expr(text)
 
 
 def _whole_item(template: str, start: int, end: int) -> bool:

@@ -33,15 +33,20 @@ def _snippet(name: str) -> tuple[list[str], str]:
     return imports, body.strip() + "\n"
 
 
+@lru_cache(maxsize=None)
+def _statements(name: str) -> tuple:
+    """A helper's statements, parsed once per process (nodes are immutable, so files share them)."""
+    _, body = _snippet(name)
+    return tuple(cst.parse_module(body).body)
+
+
 def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
     out: list[cst.BaseStatement] = []
     for name in ctx.helpers_needed:
         banner = BANNER.format(name=name)
         if banner in ctx.source:
             continue  # already there (a second run)
-        _, body = _snippet(name)
-        module = cst.parse_module(body)
-        stmts = list(module.body)
+        stmts = list(_statements(name))
         if stmts:
             first = stmts[0]
             stmts[0] = first.with_changes(leading_lines=[

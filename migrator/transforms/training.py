@@ -169,9 +169,16 @@ class _Names(cst.CSTVisitor):
             t.visit(self)
 
 
+_NAMES_CACHE: dict = {}
+
+
 def names_of(node) -> _Names:
-    v = _Names()
-    node.visit(v)
+    """Names read and bound by a statement; remembered per node for the current block."""
+    v = _NAMES_CACHE.get(node)
+    if v is None:
+        v = _Names()
+        node.visit(v)
+        _NAMES_CACHE[node] = v
     return v
 
 
@@ -180,7 +187,10 @@ def rewrite_block(ctx: FileContext, conv, body: list) -> list:
     """Restructure every `loss.backward()` that is a direct statement of this block."""
     if not conv.convert_methods or not any(backward_receiver(s) is not None for s in body):
         return body  # (already converted code: what is left there was left on purpose)
-    return _BlockRewrite(ctx, conv, body).run()
+    try:
+        return _BlockRewrite(ctx, conv, body).run()
+    finally:
+        _NAMES_CACHE.clear()
 
 
 class _BlockRewrite:

@@ -12,7 +12,7 @@ from typing import Callable
 
 import libcst as cst
 
-from ..context import FileContext, Untranslated
+from ..context import FileContext, Untranslated, parse_expr
 from ..signature import Bound
 
 Transform = Callable[..., dict]
@@ -48,7 +48,7 @@ _NOT_LITERAL = object()
 
 
 def _expr(text: str) -> cst.BaseExpression:
-    return cst.parse_expression(text)
+    return parse_expr(text)
 
 
 def _num(v) -> cst.BaseExpression:
