@@ -72,6 +72,7 @@ class FileContext:
     # order): enough to find its line and column later without libcst position metadata
     ordinals: dict = field(default_factory=dict)
     _spelling_counts: dict = field(default_factory=dict)
+    current_call: cst.CSTNode | None = None  # the original call a rule is being applied to
     _alias_ok: dict[str, bool] = field(default_factory=dict)
 
     # ---- bookkeeping -------------------------------------------------------------------
@@ -89,7 +90,8 @@ class FileContext:
         self.record(Finding("untranslated", api, reason, node))
 
     def warn(self, api: str, reason: str, node: cst.CSTNode | None) -> None:
-        self.record(Finding("warning", api, reason, node))
+        # placed at the call being translated: value nodes are rebuilt and have no position
+        self.record(Finding("warning", api, reason, self.current_call or node))
 
     def record(self, finding: Finding) -> None:
         self.findings.append(finding)

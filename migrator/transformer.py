@@ -366,12 +366,15 @@ class Converter(cst.CSTTransformer):
             self.ctx.untranslated(qualified, reason, original)
             func = self.ctx.torch_reference(qualified, local)
             return updated.with_changes(func=func) if func is not None else updated
+        self.ctx.current_call = original
         try:
             result = calls.apply_rule(self.ctx, rule, updated, None)
         except Untranslated as exc:
+            self.ctx.current_call = None
             self.ctx.untranslated(qualified, exc.reason, original)
             func = self.ctx.torch_reference(qualified, local)
             return updated.with_changes(func=func) if func is not None else updated
+        self.ctx.current_call = None
         self.ctx.translated()
         return self._result(result)
 
@@ -388,11 +391,14 @@ class Converter(cst.CSTTransformer):
         if not rule.translated:
             self.ctx.untranslated(rule.torch, rule.unsupported, original)
             return updated
+        self.ctx.current_call = original
         try:
             result = calls.apply_rule(self.ctx, rule, updated, receiver)
         except Untranslated as exc:
+            self.ctx.current_call = None
             self.ctx.untranslated(rule.torch, exc.reason, original)
             return updated
+        self.ctx.current_call = None
         self.ctx.translated()
         return self._result(result)
 
