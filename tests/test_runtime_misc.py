@@ -167,7 +167,8 @@ def export(path):
 """
 
 
-def test_onnx_export_writes_the_named_file(tmp_path):
+def test_onnx_export_writes_the_named_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MindSpore writes compile artifacts (rank_0/) to the working folder
     mod = _module(tmp_path, ONNX, "onnx_mod")
     path = tmp_path / "model.pt"  # written under exactly this name, not model.pt.onnx
     model = mod.export(str(path))
