@@ -61,6 +61,8 @@ def main(rank, world_size, out, port):
     dist.all_reduce(largest, dist.ReduceOp.MAX)
     product = torch.tensor([float(rank + 2)])
     dist.all_reduce(product, op=dist.ReduceOp.PRODUCT)
+    smallest = torch.tensor([float(rank + 1), -float(rank)])
+    dist.all_reduce(smallest, op=dist.ReduceOp.MIN)
     sent = torch.tensor([float(rank), 5.0])
     dist.broadcast(sent, src=1)
     gathered = [torch.zeros(2) for _ in range(dist.get_world_size())]
@@ -78,6 +80,7 @@ def main(rank, world_size, out, port):
         "total": total.numpy().tolist(),
         "largest": largest.numpy().tolist(),
         "product": product.numpy().tolist(),
+        "smallest": smallest.numpy().tolist(),
         "sent": sent.numpy().tolist(),
         "gathered": [g.numpy().tolist() for g in gathered],
         "backend": str(dist.get_backend()),
@@ -134,7 +137,7 @@ def test_two_process_data_parallel_training_matches_torch(tmp_path):
     for t, m in zip(_results(tmp_path / "t"), _results(tmp_path / "m")):
         assert m["backend"] == "mccl" and t["backend"] == "gloo"
         for key in ("rank", "world", "initialized", "indices", "shuffled", "batches", "total", "largest", "product",
-                    "sent", "gathered"):
+                    "smallest", "sent", "gathered"):
             assert m[key] == t[key], (key, m[key], t[key])
         assert set(m["params"]) == set(t["params"])
         for name in t["params"]:
