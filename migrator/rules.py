@@ -154,6 +154,8 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
         raise RuleError(f"{where}: receiver must be one of {sorted(RECEIVERS)}")
     if not key.startswith(("torch", "torchvision", "torchaudio")):
         raise RuleError(f"{where}: the key must be a qualified torch name")
+    if key.endswith(".*") and "unsupported" not in body:
+        raise RuleError(f"{where}: a namespace rule (`name.*`) can only be `unsupported`")
     return Rule(torch=key, source=source, **body)
 
 
@@ -185,7 +187,13 @@ class RuleSet:
                 self.methods.setdefault(r.method_name, []).append(r)
 
     def get(self, qualified: str) -> Rule | None:
-        return self.by_name.get(qualified)
+        rule = self.by_name.get(qualified)
+        if rule is None:  # `torch.distributed.rpc.*`: a namespace with no counterpart covers its members
+            prefix = qualified
+            while rule is None and "." in prefix:
+                prefix = prefix.rpartition(".")[0]
+                rule = self.by_name.get(prefix + ".*")
+        return rule
 
     def method_rules(self, name: str) -> list[Rule]:
         return self.methods.get(name, [])
