@@ -36,6 +36,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "runtime": ((str,), "name of a helper in migrator/runtime/ that the output needs (copied into it)"),
     "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
+    "warn": ((str,), "a caveat reported (as a note) at every use the rule translates"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
@@ -70,6 +71,7 @@ class Rule:
     runtime: str | None = None
     unsupported: str | None = None
     note: str | None = None
+    warn: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     param_transforms: dict[str, str] = field(default_factory=dict)

@@ -311,6 +311,8 @@ class Converter(cst.CSTTransformer):
         rule = self.ctx.rule(qualified)
         if rule is not None and rule.translated and rule.to and not rule.is_method:
             self.ctx.translated()
+            if rule.warn:
+                self.ctx.warn(qualified, rule.warn, original)
             if rule.runtime:
                 runtime.require(self.ctx, rule.runtime)
             if rule.emit or rule.transform:
@@ -376,6 +378,8 @@ class Converter(cst.CSTTransformer):
             return updated.with_changes(func=func) if func is not None else updated
         self.ctx.current_call = None
         self.ctx.translated()
+        if rule.warn:
+            self.ctx.warn(rule.torch, rule.warn, original)
         return self._result(result)
 
     def _method_call(self, original, updated):
@@ -400,6 +404,8 @@ class Converter(cst.CSTTransformer):
             return updated
         self.ctx.current_call = None
         self.ctx.translated()
+        if rule.warn:
+            self.ctx.warn(rule.torch, rule.warn, original)
         return self._result(result)
 
     def _result(self, result):
