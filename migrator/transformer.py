@@ -41,6 +41,7 @@ class Converter(cst.CSTTransformer):
         self._remove: set[cst.CSTNode] = set()  # statement lines to remove
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
         self._drop_statement = False  # the current statement only configures torch (template "")
+        self._in_simple_statement = False
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
@@ -61,9 +62,11 @@ class Converter(cst.CSTTransformer):
             return False  # `F = torch.nn.functional`: an alias like an import; uses through it are converted
         self._push()
         self._drop_statement = False
+        self._in_simple_statement = True
         return True
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
+        self._in_simple_statement = False
         if original_node in self.ctx.table.rebindings:
             return self._removed_line(updated_node)
         if self._drop_statement:
@@ -321,10 +324,12 @@ class Converter(cst.CSTTransformer):
             return self.ctx.render(rule.to)
         if rule is not None and rule.translated and rule.template == "":
             # a setting with no MindSpore meaning (`torch.backends.cudnn.benchmark = True`):
-            # the statement that uses it goes
+            # the statement that sets it goes; read in a condition, it is off
             self.ctx.translated()
-            self._drop_statement = True
-            return updated
+            if self._in_simple_statement:
+                self._drop_statement = True
+                return updated
+            return cst.Name("False")
         if rule is not None and rule.translated and rule.template is not None and "{" not in rule.template:
             self.ctx.translated()
             return calls.render_code(self.ctx, rule.template)

@@ -346,6 +346,16 @@ def _fits_torch_call(rule: Rule, call: cst.Call) -> bool:
     return True
 
 
+def _module_call_shape(call: cst.Call) -> bool:
+    """A Module method called with arguments on a receiver of unknown type: believed only when
+    the receiver is named like a model or the arguments look like a Module's (train(True))."""
+    name = dotted_name(call.func.value) if isinstance(call.func, cst.Attribute) else None
+    if name and (name == "self" or _MODULE_NAME.search(name.rsplit(".", 1)[-1])):
+        return True
+    return all(isinstance(a.value, cst.Name) and a.value.value in ("True", "False") or
+               (a.keyword is not None and a.keyword.value in ("mode", "recurse", "prefix")) for a in call.args)
+
+
 def choose(rules: list[Rule], method: str, kind: str | None, call: cst.Call | None = None) -> Rule | None:
     """The rule for this receiver, or None to leave the call alone."""
     if kind in NOT_TORCH:
@@ -360,6 +370,8 @@ def choose(rules: list[Rule], method: str, kind: str | None, call: cst.Call | No
             rule = by_receiver[receiver]
             if call is not None and rule.translated and not _fits_torch_call(rule, call):
                 return None  # not a torch call at all, most likely (line.split(","), arr.std(ddof=1))
+            if receiver == "module" and call is not None and call.args and not _module_call_shape(call):
+                return None  # trainer.train(epochs): a user's method of the same name
             return rule
     return None
 

@@ -281,7 +281,8 @@ class _BlockRewrite:
         indices = []
         for i in range(b - 1, lower - 1, -1):
             stmt = self.body[i]
-            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals):
+            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
+                    or self._constructs(stmt):
                 continue
             n = names_of(stmt)
             if needed & set(n.binds):
@@ -296,13 +297,23 @@ class _BlockRewrite:
             return "the loss is computed outside this block: move its computation next to backward()"
         start = min(indices)
         region_idx = [i for i in range(start, b)
-                      if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)]
+                      if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)
+                      and not self._constructs(self.body[i])]
         lost = self._outside_forward_passes(region_idx, start)
         if lost:
             return (f"the loss depends on {', '.join(lost)}, computed by a model before this step's forward "
                     "(for an earlier backward()); MindSpore differentiates a function, so gradients through it "
                     "would be lost: compute it inside this step or restructure by hand")
         return _Region(region_idx, loss)
+
+    def _constructs(self, stmt) -> bool:
+        """Does the statement build a model, optimizer, scheduler or loader? Such statements stay
+        where they are (before the forward function, which uses the objects they make): moved
+        into it, they would build a new model every step, and the optimizer would not exist yet
+        when value_and_grad asks for its parameters."""
+        kinds = self.conv.kinds.of
+        binds = names_of(stmt).binds
+        return bool(binds) and any(kinds.get(b) in ("module", "optimizer", "scheduler", "loader") for b in binds)
 
     def _outside_forward_passes(self, region_idx: list[int], start: int) -> list[str]:
         """Free names of the forward function whose value came from a model call earlier in the
@@ -317,7 +328,7 @@ class _BlockRewrite:
         for name in free:
             for j in range(start - 1, -1, -1):
                 if name in names_of(self.body[j]).binds:
-                    if _calls_a_model(self.body[j], self.conv):
+                    if not self._constructs(self.body[j]) and _calls_a_model(self.body[j], self.conv):
                         lost.append(name)
                     break
         return lost
