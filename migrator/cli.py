@@ -137,5 +137,82 @@ def rules_cmd(as_json):
                err=True)
 
 
+# ---- ms-migrate check (issue 6) -------------------------------------------------------------
+CHECK_EPILOG = """\b
+Exit status: 0 no findings; 1 findings; 2 a file could not be checked (E001-E003: named,
+the rest still checked) or bad usage. Suppress one line with `# ms-migrate: ignore[CODE]`.
+Codes: `ms-migrate check --codes`, or README.md ("Check mode and pre-commit").
+"""
+
+
+@main.command("check", epilog=CHECK_EPILOG)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="text: one `path:line:col: CODE message` a line; json; sarif (SARIF 2.1.0, for GitHub code scanning).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Report only these codes (comma-separated; a prefix such as MSM1 or ALL). Default: every code but MSM004.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Do not report these codes (comma-separated, prefixes).")
+@click.option("-o", "--output", type=click.Path(), help="Write the report to this file instead of stdout.")
+@click.option("--codes", "list_codes", is_flag=True, help="Print the table of codes and exit.")
+def check_cmd(paths, fmt, select, ignore, output, list_codes):
+    """Lint files or folders for torch APIs ms-migrate cannot translate and torch left in converted code."""
+    from . import check
+
+    if list_codes:
+        click.echo(check.codes_table(), nl=False)
+        return
+    if not paths:
+        raise click.UsageError("give at least one file or folder")
+    try:
+        check.selected_codes(select, ignore)
+    except check.SelectionError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(check.main(list(paths), fmt, select, ignore, output))
+# ---- end of ms-migrate check ------------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()
+
+
+# ---- ms-migrate ckpt (checkpoint conversion; torch and mindspore are imported only here) ------
+@main.command("ckpt")
+@click.argument("src", type=click.Path())
+@click.option("-o", "--output", "dst", type=click.Path(), help="The MindSpore checkpoint to write. Default: IN with the suffix .ckpt.")
+@click.option("--param-map", "param_map_path", type=click.Path(),
+              help="The parameter map written when the model was converted. Default: ./ms_migrate_param_map.json.")
+@click.option("--model", help="The root model class in the map (Class or path.py:Class). Default: inferred from the names.")
+@click.option("--partial", is_flag=True, help="Write the tensors that convert even if some cannot (they are listed).")
+@click.option("--trust-pickle", is_flag=True,
+              help="Allow full unpickling (torch.load(weights_only=False)). A pickle can run code: only for files you trust.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the summary, not one line per tensor.")
+def ckpt_cmd(src, dst, param_map_path, model, partial, trust_pickle, quiet):
+    """Convert a torch checkpoint (.pth/.pt/.bin state_dict, or .safetensors) to a MindSpore .ckpt.
+
+    \b
+    Every tensor is reported: kept, renamed, transformed, dropped (and why), tied, or filled.
+    Nothing is written when a name is not in the map or a shape does not fit, unless --partial.
+    Exit status: 0 converted; 1 written with --partial but some tensors left out; 2 nothing written.
+    """
+    from .param_map import DEFAULT_NAME
+
+    os.environ.setdefault("GLOG_v", "3")
+    if param_map_path is None:
+        if not os.path.exists(DEFAULT_NAME):
+            raise click.UsageError(f"no --param-map given and no ./{DEFAULT_NAME}: pass the map written when "
+                                   "the model was converted (ms-migrate model.py --param-map MAP)")
+        param_map_path = DEFAULT_NAME
+    if dst is None:
+        dst = os.path.splitext(src)[0] + ".ckpt"
+    if os.path.abspath(dst) == os.path.abspath(src):
+        raise click.UsageError("the output would overwrite the input; choose another -o")
+    from .checkpoint import CheckpointError, convert_checkpoint
+
+    try:
+        plan = convert_checkpoint(src, dst, param_map_path, model=model, partial=partial,
+                                  trust_pickle=trust_pickle, echo=click.echo, quiet=quiet)
+    except (CheckpointError, ValueError, OSError) as exc:
+        click.echo(f"ms-migrate ckpt: error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(1 if plan.errors else 0)
+# ---- end of ms-migrate ckpt ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import libcst as cst
 
@@ -28,6 +29,22 @@ class Finding:
         return f"# ms-migrate: note {self.api}: {self.reason}"
 
 
+@lru_cache(maxsize=8192)
+def parse_expr(text: str) -> cst.BaseExpression:
+    """cst.parse_expression, remembered: converted files emit the same few expressions again and
+    again, and libcst nodes are immutable, so one parse can serve every place."""
+    return cst.parse_expression(text)
+
+
+def dotted_expr(text: str) -> cst.BaseExpression:
+    """`a.b.c` as a node, built directly (parsing it costs a parser run)."""
+    parts = text.split(".")
+    node: cst.BaseExpression = cst.Name(parts[0])
+    for p in parts[1:]:
+        node = cst.Attribute(value=node, attr=cst.Name(p))
+    return node
+
+
 class Untranslated(Exception):
     """Raised by value transforms and handlers that cannot translate a call."""
 
@@ -51,9 +68,19 @@ class FileContext:
     helpers_needed: dict[str, None] = field(default_factory=dict)
     # marker frames: one list of findings per statement being visited
     frames: list[list[Finding]] = field(default_factory=list)
+    # original torch-reference node -> (spelling, n-th occurrence of that spelling in source
+    # order): enough to find its line and column later without libcst position metadata
+    ordinals: dict = field(default_factory=dict)
+    _spelling_counts: dict = field(default_factory=dict)
+    current_call: cst.CSTNode | None = None  # the original call a rule is being applied to
     _alias_ok: dict[str, bool] = field(default_factory=dict)
 
     # ---- bookkeeping -------------------------------------------------------------------
+    def count_reference(self, node: cst.CSTNode, spelling: str) -> None:
+        n = self._spelling_counts.get(spelling, 0)
+        self._spelling_counts[spelling] = n + 1
+        self.ordinals[node] = (spelling, n)
+
     def translated(self, n: int = 1) -> None:
         self.apis_found += n
         self.apis_translated += n
@@ -63,7 +90,8 @@ class FileContext:
         self.record(Finding("untranslated", api, reason, node))
 
     def warn(self, api: str, reason: str, node: cst.CSTNode | None) -> None:
-        self.record(Finding("warning", api, reason, node))
+        # placed at the call being translated: value nodes are rebuilt and have no position
+        self.record(Finding("warning", api, reason, self.current_call or node))
 
     def record(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -73,7 +101,7 @@ class FileContext:
     # ---- spelling MindSpore names in the output ---------------------------------------
     def render(self, qualified: str) -> cst.BaseExpression:
         """A MindSpore qualified name as an expression, registering the import it needs."""
-        return cst.parse_expression(self.render_text(qualified))
+        return dotted_expr(self.render_text(qualified))
 
     def render_text(self, qualified: str) -> str:
         if "." not in qualified:
@@ -109,7 +137,7 @@ class FileContext:
         the module it lives in stays imported. Returns the replacement, or None to keep it."""
         self.torch_refs_left.append((qualified, self.table.module_to_keep(qualified, local)))
         if local != qualified:
-            return cst.parse_expression(qualified)
+            return dotted_expr(qualified)
         return None
 
     def torch_imports_kept(self) -> list[str]:

@@ -105,16 +105,19 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
     if not table.aliases and not table.star_modules:
         result.output, result.status = data, "no-torch"
         return result
-    source = module.code
+    source = body.decode(module.encoding)  # the text (undecodable files were refused above)
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    printed = module.code
     original = None
-    if source.encode(module.encoding) != body:
+    if printed != source:
         # libcst drops some whitespace (`except E :`, `f"{x!r }"`): the lines the conversion
         # leaves alone are put back as they were; anything else is refused, never changed
-        original = body.decode(module.encoding)
-        if not _same_but_whitespace(original, source):
+        if not _same_but_whitespace(source, printed):
             result.status, result.error = "error", "cannot convert: the parser does not reproduce this file " \
                                                    "byte for byte; file left as is (please report this)"
             return result
+        original, source = source, printed
     ctx = FileContext(rules=rules, table=table, source=source)
     new = module.visit(Converter(ctx, convert_methods=not table.mentions_mindspore))
     if original is None:
@@ -128,7 +131,7 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
                         "file left as is (please report this)")
         return result
     if ctx.findings:
-        _positions(module, ctx.findings)
+        locate_findings(module, source, ctx.findings, ctx.ordinals)
     result.findings = ctx.findings
     result.apis_found, result.apis_translated = ctx.apis_found, ctx.apis_translated
     result.output = output
@@ -139,18 +142,75 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
     return result
 
 
-def _positions(module: cst.Module, findings: list[Finding]) -> None:
-    """Line and column of each finding. Computed only for files that have findings, on the
-    original tree without copying it (the transformer never mutates it)."""
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+def locate_findings(module: cst.Module, source: str, findings: list[Finding], ordinals: dict) -> None:
+    """Line and column of each finding, without libcst position metadata (which costs about
+    as much as converting the file): a torch reference is the n-th occurrence of its spelling,
+    and Python's own parser (fast, in C) says where that occurrence is."""
+    located = _reference_positions(source, {s for s, _ in ordinals.values()})
+    last = (1, 1)
     for f in findings:
-        pos = positions.get(f.node) if f.node is not None else None
+        node = f.node
+        key = ordinals.get(node)
+        if key is None and isinstance(node, cst.Call):
+            key = ordinals.get(node.func)
+        pos = None
+        if key is not None and key[0] in located and key[1] < len(located[key[0]]):
+            pos = located[key[0]][key[1]]
+        elif node is not None:
+            pos = _search(source, module.code_for_node(node), last)
         if pos is not None:
-            f.line, f.col = pos.start.line, pos.start.column + 1
+            f.line, f.col = pos
+            last = pos
         f.node = None
+
+
+def _reference_positions(source: str, spellings: set[str]) -> dict[str, list[tuple[int, int]]]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    lines = source.splitlines()
+    inner: set[int] = set()
+    found: dict[str, list[tuple[int, int]]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in inner:
+            parts, cur = [], node
+            while isinstance(cur, ast.Attribute):
+                parts.append(cur.attr)
+                inner.add(id(cur.value))
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                name = ".".join([cur.id, *reversed(parts)])
+                if name in spellings:
+                    found.setdefault(name, []).append((node.lineno, node.col_offset))
+                    continue
+            inner.discard(id(node.value))  # not a pure chain: its parts are their own references
+        elif isinstance(node, ast.Name) and id(node) not in inner and node.id in spellings:
+            found.setdefault(node.id, []).append((node.lineno, node.col_offset))
+    out = {}
+    for name, positions in found.items():
+        positions.sort()
+        out[name] = [(line, _char_col(lines, line, col)) for line, col in positions]
+    return out
+
+
+def _char_col(lines: list[str], line: int, byte_col: int) -> int:
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    return len(text.encode("utf-8")[:byte_col].decode("utf-8", "replace")) + 1
+
+
+def _search(source: str, snippet: str, after: tuple[int, int]) -> tuple[int, int] | None:
+    """Where a node's text occurs, preferring the first occurrence after the previous finding."""
+    snippet = snippet.strip()
+    if not snippet:
+        return None
+    first_line = snippet.splitlines()[0]
+    lines = source.splitlines()
+    hits = [(i + 1, line.find(first_line) + 1) for i, line in enumerate(lines) if first_line in line]
+    if not hits:
+        return None
+    later = [h for h in hits if h >= after]
+    return (later or hits)[0]
 
 
 def _on_big_stack(fn, args, recursion_limit: int | None = None):

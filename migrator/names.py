@@ -46,6 +46,7 @@ class ImportTable:
     import_of: dict[str, str] = field(default_factory=dict)
     mentions_mindspore: bool = False
     plain_modules: set[str] = field(default_factory=set)  # `import torch.nn` (no alias)
+    rebindings: set = field(default_factory=set)  # `F = torch.nn.functional` statements (like imports)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         name = dotted_name(node)
@@ -120,6 +121,7 @@ def _walk_statements(body, table: ImportTable, top: bool) -> None:
                     if isinstance(target, cst.Name) and q is not None:
                         table.aliases[target.value] = q
                         table.import_of[target.value] = q.split(".", 1)[0]
+                        table.rebindings.add(stmt)
         elif isinstance(stmt, cst.BaseCompoundStatement):
             for block in _blocks_of(stmt):
                 _walk_statements(block, table, top and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)))

@@ -1,10 +1,903 @@
-"""The parameter map: how each converted model's torch state_dict names become MindSpore names."""
+"""The parameter map: how each converted model's torch state_dict names become MindSpore names.
+
+Converting a model writes one JSON file (``--param-map PATH``; by default
+``ms_migrate_param_map.json`` in the output folder, or beside the output file). It is data, not
+code, so that ``ms-migrate ckpt`` (torch -> MindSpore) and a later reverse conversion read the
+same facts. The schema (version 1)::
+
+    {
+      "schema": "ms-migrate/param-map", "version": 1,
+      "root": "<folder the class keys are relative to>",
+      "classes": {
+        "models/net.py:Net": {                      # key: relative path + ":" + class name
+          "file": "models/net.py", "class": "Net",
+          "bases": ["models/net.py:Base"],          # user base classes whose members are inherited
+          "layer_base": "torch.nn.Linear",          # only for subclasses of a torch layer
+          "members": {"<attribute>": SPEC, ...},    # in registration order
+          "ties": [{"alias": "decoder.weight", "source": "encoder.weight", "kind": "parameter",
+                    "conditional": true}],          # conditional: under an if (the file shows it)
+          "open": ["why some members could not be decided"],    # only when there are such
+          "passed_in": {"<attribute>": "why"}       # self.x = x: a value from outside (a module?)
+        }
+      },
+      "layers": {                                   # from the rules (rules/*.toml), per torch layer
+        "torch.nn.BatchNorm2d": {"mindspore": "mindspore.nn.BatchNorm2d",
+                                 "params": {"weight": "gamma", ...}, "drop": ["num_batches_tracked"],
+                                 "transforms": {}, "fill": {"gamma": "ones", ...}}
+      },
+      "transforms": {"conv1d_weight": {"doc": "...", "forward": [{"op": "insert_axis", "axis": 2}],
+                                       "reverse": [{"op": "remove_axis", "axis": 2}]}}
+    }
+
+A member SPEC is one of::
+
+    {"kind": "layer", "torch": "torch.nn.Conv2d", "args": {"in_channels": 3, ...}}  # literal args only
+    {"kind": "class", "class": "models/net.py:Block"}
+    {"kind": "sequential" | "list" | "dict", "items": {"0": SPEC, ...}, "any": SPEC}  # "any": built in a loop
+    {"kind": "parameter"}            # nn.Parameter attribute (name kept)
+    {"kind": "buffer", "persistent": true}
+    {"kind": "choice", "options": [SPEC, ...]}   # assigned differently on different paths
+    {"kind": "unknown", "reason": "..."}         # static analysis cannot decide: the checkpoint decides
+
+torch and MindSpore name a parameter by its attribute path, so a state_dict name is resolved by
+walking the members from the root class; only the last component is renamed (``weight`` ->
+``gamma``) by the layer's rule.
+"""
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import dataclass, field
 
-def extract(module, ctx) -> dict:
-    return {}
+import libcst as cst
+
+from .names import dotted_name
+
+SCHEMA = "ms-migrate/param-map"
+VERSION = 1
+DEFAULT_NAME = "ms_migrate_param_map.json"
+
+SEQUENTIAL = {"torch.nn.Sequential", "torch.nn.modules.container.Sequential"}
+MODULE_LIST = {"torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"}
+MODULE_DICT = {"torch.nn.ModuleDict", "torch.nn.modules.container.ModuleDict"}
+PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
+MODULE_BASES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
+
+UNKNOWN = "unknown"
+
+
+def _unknown(reason: str) -> dict:
+    return {"kind": UNKNOWN, "reason": reason}
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node).strip()
+
+
+def _short(node: cst.CSTNode, n: int = 60) -> str:
+    text = " ".join(_code(node).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _literal(node: cst.BaseExpression):
+    import ast
+
+    value = ast.literal_eval(_code(node))
+    json.dumps(value)  # only JSON-able literals (tuples become lists)
+    return value
+
+
+def _str_literal(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        try:
+            v = _literal(node)
+        except (ValueError, SyntaxError, TypeError):
+            return None
+        return v if isinstance(v, str) else None
+    return None
+
+
+def _choice(specs: list[dict]) -> dict | None:
+    """One spec for several assignments of the same attribute."""
+    out: list[dict] = []
+    for s in specs:
+        if not isinstance(s, dict):
+            continue  # None: an attribute set to None / a constant on one path
+        for o in (s["options"] if s.get("kind") == "choice" else [s]):
+            if o not in out:
+                out.append(o)
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else {"kind": "choice", "options": out}
+
+
+# ---- one file --------------------------------------------------------------------------------
+@dataclass
+class _ListVal:
+    """A local list (or dict) of modules being built in __init__."""
+
+    items: list = field(default_factory=list)  # (key or None, spec)
+    loop: list = field(default_factory=list)  # specs appended inside loops / in unknown numbers
+    is_dict: bool = False
+
+
+class _ClassScanner:
+    """Reads one class's ``__init__`` (and the helper methods it calls) for its members."""
+
+    def __init__(self, ctx, node: cst.ClassDef, local_classes: set[str], user_imports: dict[str, tuple]):
+        self.ctx = ctx
+        self.node = node
+        self.local_classes = local_classes
+        self.user_imports = user_imports
+        self.members: dict[str, list[dict]] = {}
+        self.ties: list[dict] = []
+        self.open: list[str] = []
+        self.methods = {s.name.value: s for s in _body(node) if isinstance(s, cst.FunctionDef)}
+        self._calls = 0
+
+    # -- entry
+    def scan(self) -> None:
+        init = self.methods.get("__init__")
+        if init is not None:
+            self._block(_body(init), {}, loop=False, depth=0)
+
+    # -- statements
+    cond = 0  # inside an if/try: a tie there may not happen
+
+    def _block(self, stmts, env: dict, loop: bool, depth: int) -> object:
+        """Scan statements; returns the spec of a `return` (helper methods), else None."""
+        ret = []
+        for stmt in stmts:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    r = self._small(small, env, loop, depth)
+                    if r is not None:
+                        ret.append(r)
+            elif isinstance(stmt, (cst.For, cst.While)):
+                r = self._block(_body(stmt), env, True, depth)
+                if r is not None:
+                    ret.append(r)
+                if stmt.orelse is not None:
+                    r = self._block(_body(stmt.orelse), env, loop, depth)
+                    if r is not None:
+                        ret.append(r)
+            elif isinstance(stmt, (cst.If, cst.With, cst.Try, cst.TryStar)):
+                self.cond += not isinstance(stmt, cst.With)
+                for block in _sub_blocks(stmt):
+                    r = self._block(block, env, loop, depth)
+                    if r is not None:
+                        ret.append(r)
+                self.cond -= not isinstance(stmt, cst.With)
+            # nested defs and classes do not run as part of __init__
+        return _choice(ret) if ret else None
+
+    def _small(self, small, env: dict, loop: bool, depth: int):
+        if isinstance(small, cst.Return):
+            return self._classify(small.value, env, depth) if small.value is not None else None
+        if isinstance(small, cst.Assign):
+            for t in small.targets:
+                self._assign(t.target, small.value, env, loop, depth)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._assign(small.target, small.value, env, loop, depth)
+        elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
+            lst = self._list_of(small.target, env)
+            if lst is not None:
+                self._extend(lst, small.value, env, loop, depth)
+        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            self._call_stmt(small.value, env, loop, depth)
+        return None
+
+    def _assign(self, target, value, env: dict, loop: bool, depth: int) -> None:
+        if isinstance(target, cst.Name):
+            env[target.value] = self._classify_value(value, env, depth)
+            return
+        if isinstance(target, (cst.Tuple, cst.List)):
+            return
+        if isinstance(target, cst.Subscript):
+            # self.heads["a"] = nn.Linear(...) / layers[i] = ...
+            lst = self._list_of(target.value, env)
+            if lst is not None and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+                key = _str_literal(target.slice[0].slice.value)
+                spec = self._classify(value, env, depth)
+                if key is not None and not loop:
+                    lst.items.append((key, spec))
+                else:
+                    lst.loop.append(spec)
+            return
+        name = dotted_name(target)
+        if name is None or not name.startswith("self."):
+            return
+        path = name[len("self."):]
+        if "." not in path:
+            if loop:
+                self.open.append(f"self.{path} is assigned in a loop")
+            self._member(path, self._classify_value(value, env, depth))
+            return
+        # self.a.b = self.c.d: one parameter (or module) under two names
+        src = dotted_name(value)
+        if src is not None and src.startswith("self."):
+            tie = {"alias": path, "source": src[len("self."):], "kind": "parameter"}
+            if self.cond or loop:
+                tie["conditional"] = True  # under an if: the checkpoint shows whether it happened
+            self.ties.append(tie)
+
+    def _member(self, name: str, spec) -> None:
+        if isinstance(spec, _ListVal):
+            spec = _list_spec(spec, "dict" if spec.is_dict else "list")
+        if isinstance(spec, dict) and spec.get("kind") == "alias":
+            tie = {"alias": name, "source": spec["source"], "kind": "module"}
+            if self.cond:
+                tie["conditional"] = True
+            self.ties.append(tie)
+            return
+        if spec is None:
+            self.members.setdefault(name, [])
+            return
+        self.members.setdefault(name, []).append(spec)
+
+    def _call_stmt(self, call: cst.Call, env: dict, loop: bool, depth: int) -> None:
+        func = call.func
+        fname = dotted_name(func)
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            owner = func.value
+            if dotted_name(owner) == "self":
+                args = [a for a in call.args]
+                if method == "register_buffer" and args:
+                    key = _str_literal(args[0].value)
+                    persistent = True
+                    for i, a in enumerate(args):
+                        if (a.keyword is not None and a.keyword.value == "persistent") or (a.keyword is None and i == 2):
+                            try:
+                                persistent = bool(_literal(a.value))
+                            except (ValueError, SyntaxError, TypeError):
+                                persistent = True
+                    if len(args) > 1 and _code(args[1].value) == "None":
+                        return
+                    if key is None:
+                        self.open.append(f"a buffer with a computed name ({_short(call)})")
+                    else:
+                        self._member(key, {"kind": "buffer", "persistent": persistent})
+                    return
+                if method in ("register_parameter", "add_module", "register_module") and len(args) >= 2:
+                    key = _str_literal(args[0].value)
+                    if key is None:
+                        self.open.append(f"a member with a computed name ({_short(call)})")
+                        return
+                    if method == "register_parameter":
+                        if _code(args[1].value) != "None":
+                            self._member(key, {"kind": "parameter"})
+                    else:
+                        self._member(key, self._classify(args[1].value, env, depth))
+                    return
+                if method in self.methods and method != "__init__" and depth < 3:
+                    # self._build(): a helper that sets members itself
+                    self._block(_body(self.methods[method]), {}, loop, depth + 1)
+                    return
+            lst = self._list_of(owner, env)
+            if lst is not None and method in ("append", "extend", "insert", "update", "add_module"):
+                if method == "append" and call.args:
+                    spec = self._classify(call.args[0].value, env, depth)
+                    (lst.loop if loop else lst.items).append(spec if loop else (None, spec))
+                elif method == "insert" and len(call.args) == 2:
+                    lst.loop.append(self._classify(call.args[1].value, env, depth))
+                    lst.items, lst.loop = [], lst.loop + [s for _, s in lst.items]
+                elif method in ("extend", "update") and call.args:
+                    self._extend(lst, call.args[0].value, env, loop, depth)
+                elif method == "add_module" and len(call.args) == 2:
+                    key = _str_literal(call.args[0].value)
+                    spec = self._classify(call.args[1].value, env, depth)
+                    if key is not None and not loop:
+                        lst.items.append((key, spec))
+                    else:
+                        lst.loop.append(spec)
+                return
+        if fname == "setattr" and len(call.args) == 3 and dotted_name(call.args[0].value) == "self":
+            key = _str_literal(call.args[1].value)
+            if key is None:
+                self.open.append(f"a member set with a computed name ({_short(call)})")
+            else:
+                self._member(key, self._classify_value(call.args[2].value, env, depth))
+
+    def _list_of(self, node, env: dict) -> _ListVal | None:
+        name = dotted_name(node)
+        if name is None:
+            return None
+        if name.startswith("self.") and "." not in name[5:]:
+            specs = self.members.get(name[5:])
+            if specs and specs[-1].get("kind") in ("sequential", "list", "dict"):
+                holder = specs[-1]
+                lv = holder.setdefault("_live", _ListVal(is_dict=holder["kind"] == "dict"))
+                return lv
+            return None
+        v = env.get(name)
+        return v if isinstance(v, _ListVal) else None
+
+    def _extend(self, lst: _ListVal, value, env: dict, loop: bool, depth: int) -> None:
+        v = self._classify_value(value, env, depth)
+        if isinstance(v, _ListVal):
+            if loop or v.loop:
+                lst.loop += [s for _, s in v.items] + v.loop
+            else:
+                lst.items += v.items
+        elif isinstance(v, dict) and v.get("kind") in ("list", "sequential", "dict"):
+            lst.loop += list(v.get("items", {}).values()) + ([v["any"]] if v.get("any") else [])
+        else:
+            lst.loop.append(_unknown(f"items of {_short(value)}"))
+
+    # -- expressions
+    def _classify_value(self, value, env: dict, depth: int):
+        """Like _classify, but keeps local lists/dicts as _ListVal."""
+        if isinstance(value, (cst.List, cst.Tuple)):
+            lv = _ListVal()
+            for el in value.elements:
+                if isinstance(el, cst.StarredElement):
+                    inner = self._classify_value(el.value, env, depth)
+                    if isinstance(inner, _ListVal):
+                        lv.items += inner.items
+                        lv.loop += inner.loop
+                    else:
+                        lv.loop.append(_unknown(f"items of {_short(el.value)}"))
+                else:
+                    lv.items.append((None, self._classify(el.value, env, depth)))
+            return lv
+        if isinstance(value, cst.Dict):
+            lv = _ListVal(is_dict=True)
+            for el in value.elements:
+                key = _str_literal(el.key) if isinstance(el, cst.DictElement) else None
+                spec = self._classify(el.value, env, depth)
+                if key is None:
+                    lv.loop.append(spec)
+                else:
+                    lv.items.append((key, spec))
+            return lv
+        if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+            return _ListVal(loop=[self._classify(value.elt, env, depth)])
+        if isinstance(value, cst.DictComp):
+            return _ListVal(loop=[self._classify(value.value, env, depth)], is_dict=True)
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Multiply)):
+            left = self._classify_value(value.left, env, depth)
+            right = self._classify_value(value.right, env, depth)
+            if isinstance(left, _ListVal) and isinstance(right, _ListVal) and isinstance(value.operator, cst.Add):
+                return _ListVal(items=left.items + right.items, loop=left.loop + right.loop)
+            for side in (left, right):
+                if isinstance(side, _ListVal):
+                    return _ListVal(loop=[s for _, s in side.items] + side.loop)
+        if isinstance(value, cst.Call):
+            name = dotted_name(value.func)
+            if name in ("list", "tuple") and value.args:
+                return self._classify_value(value.args[0].value, env, depth)
+            if name in ("OrderedDict", "collections.OrderedDict", "dict"):
+                return self._ordered_dict(value, env, depth)
+        if isinstance(value, cst.Name) and isinstance(env.get(value.value), _ListVal):
+            return env[value.value]
+        return self._classify(value, env, depth)
+
+    def _ordered_dict(self, call: cst.Call, env: dict, depth: int) -> _ListVal:
+        lv = _ListVal(is_dict=True)
+        if not call.args:
+            return lv
+        arg = call.args[0].value
+        if isinstance(arg, cst.Dict):
+            return self._classify_value(arg, env, depth)
+        if isinstance(arg, (cst.List, cst.Tuple)):
+            for el in arg.elements:
+                if isinstance(el.value, cst.Tuple) and len(el.value.elements) == 2:
+                    key = _str_literal(el.value.elements[0].value)
+                    spec = self._classify(el.value.elements[1].value, env, depth)
+                    if key is None:
+                        lv.loop.append(spec)
+                    else:
+                        lv.items.append((key, spec))
+                else:
+                    lv.loop.append(_unknown(f"an entry of {_short(arg)}"))
+            return lv
+        v = env.get(dotted_name(arg) or "")
+        if isinstance(v, _ListVal):
+            return v
+        lv.loop.append(_unknown(f"entries of {_short(arg)}"))
+        return lv
+
+    def _classify(self, value, env: dict, depth: int) -> dict:
+        if isinstance(value, cst.IfExp):
+            return _choice([self._classify(value.body, env, depth), self._classify(value.orelse, env, depth)])
+        if isinstance(value, cst.Name):
+            v = env.get(value.value)
+            if isinstance(v, _ListVal):
+                return _list_spec(v, "dict" if v.is_dict else "list")
+            if isinstance(v, dict):
+                return v
+            if value.value == "None":
+                return None
+            return {"kind": UNKNOWN, "reason": f"`{value.value}` is not built in __init__ (passed in?)", "passed_in": True}
+        if isinstance(value, cst.Attribute):
+            name = dotted_name(value)
+            if name is not None and name.startswith("self.") and "." not in name[5:]:
+                return {"kind": "alias", "source": name[5:]}
+            return _unknown(f"`{_short(value)}`")
+        if isinstance(value, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            return None
+        if not isinstance(value, cst.Call):
+            return _unknown(f"`{_short(value)}`")
+        q = self.ctx.table.resolve(value.func)
+        if q is None and isinstance(value.func, cst.Name):
+            for mod in self.ctx.table.star_modules:
+                if self.ctx.rules.get(f"{mod}.{value.func.value}") is not None:
+                    q = f"{mod}.{value.func.value}"
+        if q is not None:
+            return self._torch_call(q, value, env, depth)
+        name = dotted_name(value.func)
+        if name in self.local_classes:
+            return {"kind": "class", "ref": name}
+        if name is not None and name.split(".")[0] in self.user_imports:
+            head, _, rest = name.partition(".")
+            mod, orig = self.user_imports[head]
+            if rest:
+                return {"kind": "class", "module": f"{mod}.{orig}" if orig else mod, "name": rest}
+            return {"kind": "class", "module": mod, "name": orig}
+        if name is not None and name.startswith("self.") and name[5:] in self.methods and depth < 3 \
+                and self._calls < 50:
+            self._calls += 1
+            r = self._block(_body(self.methods[name[5:]]), {}, False, depth + 1)
+            if isinstance(r, dict):
+                return r
+            return _unknown(f"built by {_short(value)}")
+        if name is not None and name[:1].isupper():
+            return {"kind": "class", "ref": name}  # resolved (or not) against all converted files
+        return _unknown(f"built by {_short(value)}")
+
+    def _torch_call(self, q: str, call: cst.Call, env: dict, depth: int) -> dict | None:
+        if q in PARAMETER:
+            return {"kind": "parameter"}
+        if q in SEQUENTIAL:
+            lv = _ListVal()
+            for a in call.args:
+                if a.star == "*":
+                    inner = self._classify_value(a.value, env, depth)
+                    if isinstance(inner, _ListVal):
+                        lv.items += [(None, s) for _, s in inner.items]
+                        lv.loop += inner.loop
+                    else:
+                        lv.loop.append(_unknown(f"items of {_short(a.value)}"))
+                elif a.keyword is None:
+                    inner = self._classify_value(a.value, env, depth) if len(call.args) == 1 else None
+                    if isinstance(inner, _ListVal) and inner.is_dict:
+                        lv = inner  # Sequential(OrderedDict(...)): children keep their keys
+                    else:
+                        lv.items.append((None, self._classify(a.value, env, depth)))
+            return _list_spec(lv, "sequential")
+        if q in MODULE_LIST or q in MODULE_DICT:
+            kind = "list" if q in MODULE_LIST else "dict"
+            lv = _ListVal(is_dict=kind == "dict")
+            if call.args:
+                inner = self._classify_value(call.args[0].value, env, depth)
+                if isinstance(inner, _ListVal):
+                    lv = _ListVal(items=list(inner.items), loop=list(inner.loop), is_dict=kind == "dict")
+                elif inner is not None:
+                    lv.loop.append(inner if inner.get("kind") == UNKNOWN else _unknown(f"items of {_short(call)}"))
+            return _list_spec(lv, kind)
+        spec: dict = {"kind": "layer", "torch": q}
+        rule = self.ctx.rules.get(q)
+        if rule is not None and rule.signature is not None:
+            from .signature import BindError, bind
+
+            try:
+                bound = bind(rule.signature, call.args)
+            except BindError:
+                bound = None
+            if bound is not None:
+                args = {}
+                for k, v in bound.values.items():
+                    try:
+                        args[k] = _literal(v)
+                    except (ValueError, SyntaxError, TypeError):
+                        args = None
+                        break
+                if args is not None and not bound.star and not bound.extra_kwargs:
+                    spec["args"] = args
+        return spec
+
+
+def _list_spec(lv: _ListVal, kind: str) -> dict:
+    spec: dict = {"kind": kind, "items": {}}
+    if lv.loop:
+        spec["any"] = _choice([s for s in lv.loop + [s for _, s in lv.items] if s is not None]) or _unknown("empty")
+        return spec
+    for i, (key, s) in enumerate(lv.items):
+        if s is not None:
+            spec["items"][key if key is not None else str(i)] = s
+    return spec
+
+
+def _finish(spec):
+    """Fold containers filled after their creation (appends to self.layers) into their spec."""
+    if not isinstance(spec, dict):
+        return spec
+    live = spec.pop("_live", None)
+    if live is not None:
+        base = _ListVal(items=[(k, s) for k, s in spec.get("items", {}).items()], is_dict=spec["kind"] == "dict")
+        if "any" in spec:
+            base.loop.append(spec.pop("any"))
+        if spec["kind"] != "dict":
+            base.items = [(None, s) for _, s in base.items]
+        base.items += live.items
+        base.loop += live.loop
+        spec.update(_list_spec(base, spec["kind"]))
+    for k in ("items",):
+        if k in spec:
+            spec[k] = {kk: _finish(v) for kk, v in spec[k].items()}
+    if "any" in spec:
+        spec["any"] = _finish(spec["any"])
+    if spec.get("kind") == "choice":
+        spec["options"] = [_finish(o) for o in spec["options"]]
+    return spec
+
+
+def _body(node) -> list:
+    body = node.body
+    if isinstance(body, cst.IndentedBlock):
+        return list(body.body)
+    if isinstance(body, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(body=body.body)]
+    return []
+
+
+def _sub_blocks(stmt):
+    yield _body(stmt)
+    orelse = getattr(stmt, "orelse", None)
+    if orelse is not None:
+        if isinstance(orelse, cst.If):
+            yield [orelse]
+        else:
+            yield _body(orelse)
+    for h in getattr(stmt, "handlers", ()):
+        yield _body(h)
+    fin = getattr(stmt, "finalbody", None)
+    if fin is not None:
+        yield _body(fin)
+
+
+def _user_imports(module: cst.Module) -> dict[str, tuple[str, str | None]]:
+    """Local name -> (module as written, imported name) for non-torch imports (user code)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                mod = "." * len(small.relative) + (dotted_name(small.module) or "" if small.module else "")
+                if mod.split(".")[0] in ("torch", "torchvision", "torchaudio", "mindspore"):
+                    continue
+                for a in small.names:
+                    local = a.asname.name.value if a.asname else dotted_name(a.name)
+                    out[local] = (mod, dotted_name(a.name))
+            elif isinstance(small, cst.Import):
+                for a in small.names:
+                    full = dotted_name(a.name) or ""
+                    if full.split(".")[0] in ("torch", "torchvision", "torchaudio", "mindspore"):
+                        continue
+                    local = a.asname.name.value if a.asname else full.split(".")[0]
+                    out[local] = (full if a.asname else full.split(".")[0], None)
+    return out
+
+
+def _is_model_class(node: cst.ClassDef, ctx, known: set[str], user_imports) -> tuple[bool, str | None, list[str]]:
+    """(is a model class, torch layer it subclasses, user base class names)."""
+    from .transforms.classes import is_cell_class
+
+    layer_base = None
+    user_bases = []
+    for a in node.bases:
+        if a.keyword is not None:
+            continue
+        q = ctx.table.resolve(a.value)
+        if q is not None:
+            if q not in MODULE_BASES and q.startswith("torch.nn."):
+                layer_base = q
+            continue
+        name = dotted_name(a.value)
+        if name is not None:
+            user_bases.append(name)
+    return is_cell_class(node, ctx.table, ctx.rules, known), layer_base, user_bases
+
+
+def extract(module: cst.Module, ctx) -> dict:
+    """The classes of one file with their members (class references still local: resolved by
+    ``merge`` against all converted files)."""
+    classes: dict[str, dict] = {}
+    known: set[str] = set()
+    user_imports = _user_imports(module)
+    defs: list[cst.ClassDef] = []
+
+    def collect(stmts):
+        for s in stmts:
+            if isinstance(s, cst.ClassDef):
+                defs.append(s)
+                collect(_body(s))
+            elif isinstance(s, (cst.If, cst.Try, cst.With)):
+                for b in _sub_blocks(s):
+                    collect(b)
+
+    collect(module.body)
+    local_names = {d.name.value for d in defs}
+    for node in defs:
+        ok, layer_base, bases = _is_model_class(node, ctx, known, user_imports)
+        if not ok:
+            continue
+        known.add(node.name.value)
+        scanner = _ClassScanner(ctx, node, local_names, user_imports)
+        try:
+            scanner.scan()
+        except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # the map must never cost the user the conversion: this class is left to the checkpoint
+            scanner.members, scanner.ties = {}, []
+            scanner.open.append(f"not analysed ({type(exc).__name__}: {exc})")
+        members = {}
+        passed_in = {}
+        for name, specs in scanner.members.items():
+            specs = [_finish(s) for s in specs]
+            merged = _choice(specs)
+            if merged is not None and merged.get("passed_in"):
+                passed_in[name] = merged["reason"]  # self.x = x: usually a number, perhaps a module
+            elif merged is not None:
+                members[name] = merged
+        entry: dict = {"class": node.name.value, "members": members}
+        if passed_in:
+            entry["passed_in"] = passed_in
+        if bases:
+            entry["bases"] = [_ref_of(b, local_names, user_imports) for b in bases]
+        if layer_base:
+            entry["layer_base"] = layer_base
+        if scanner.ties:
+            entry["ties"] = scanner.ties
+        if scanner.open:
+            entry["open"] = sorted(set(scanner.open))
+        classes[node.name.value] = entry
+    layers = sorted({s["torch"] for c in classes.values() for s in _walk_specs(c) if s.get("kind") == "layer"}
+                    | {c["layer_base"] for c in classes.values() if c.get("layer_base")})
+    return {"classes": classes, "layers": {q: layer_entry(q, ctx.rules) for q in layers}}
+
+
+def _ref_of(name: str, local_names: set[str], user_imports) -> dict:
+    if name in local_names:
+        return {"ref": name}
+    head, _, rest = name.partition(".")
+    if head in user_imports:
+        mod, orig = user_imports[head]
+        if rest:
+            return {"module": f"{mod}.{orig}" if orig else mod, "name": rest}
+        return {"module": mod, "name": orig}
+    return {"ref": name}
+
+
+def _walk_specs(entry: dict):
+    stack = list(entry.get("members", {}).values())
+    while stack:
+        s = stack.pop()
+        if not isinstance(s, dict):
+            continue
+        yield s
+        stack += list(s.get("items", {}).values())
+        if s.get("any"):
+            stack.append(s["any"])
+        stack += s.get("options", [])
+
+
+def layer_entry(q: str, rules) -> dict:
+    """What the rules say about one torch layer's parameters (data copied into the map)."""
+    rule = rules.get(q)
+    if rule is None:
+        return {"mindspore": None, "note": "no rule: the conversion left this layer untranslated"}
+    entry: dict = {"mindspore": rule.to if rule.translated else None}
+    renames = {k: v for k, v in rule.params.items() if v}
+    if renames:
+        entry["params"] = renames
+    drop = [k for k, v in rule.params.items() if not v]
+    if drop:
+        entry["drop"] = drop
+    if rule.param_transforms:
+        entry["transforms"] = dict(rule.param_transforms)
+    if rule.fill_params:
+        entry["fill"] = dict(rule.fill_params)
+    if not rule.translated:
+        entry["note"] = f"untranslated: {rule.unsupported}"
+    return entry
+
+
+# ---- all files -------------------------------------------------------------------------------
+def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
+    """One map for a run: class keys ``relative/path.py:Class``, class references resolved across
+    files (same file first, then imports, then a unique class of that name anywhere)."""
+    from .checkpoint import TENSOR_TRANSFORMS
+
+    files = {rel: data for rel, data in per_file}
+    by_name: dict[str, list[str]] = {}
+    for rel, data in per_file:
+        for cname in data.get("classes", {}):
+            by_name.setdefault(cname, []).append(f"{rel}:{cname}")
+    module_files = {}
+    for rel in files:
+        mod = rel[:-3] if rel.endswith(".py") else rel
+        mod = mod.replace(os.sep, "/").replace("/", ".")
+        if mod.endswith(".__init__"):
+            mod = mod[: -len(".__init__")]
+        module_files[mod] = rel
+
+    def resolve(ref: dict, rel: str) -> str | None:
+        if "ref" in ref:
+            name = ref["ref"]
+            if name in files[rel].get("classes", {}):
+                return f"{rel}:{name}"
+            cands = by_name.get(name.rsplit(".", 1)[-1], [])
+            return cands[0] if len(cands) == 1 else None
+        mod, name = ref.get("module") or "", ref.get("name") or ""
+        if mod.startswith("."):
+            level = len(mod) - len(mod.lstrip("."))
+            here = os.path.dirname(rel).replace(os.sep, "/").split("/") if os.path.dirname(rel) else []
+            base = here[: len(here) - (level - 1)] if level > 1 else here
+            mod = ".".join([*base, *filter(None, mod.lstrip(".").split("."))])
+        for cand_mod, crel in module_files.items():
+            if cand_mod == mod or cand_mod.endswith("." + mod) or mod.endswith("." + cand_mod):
+                if name in files[crel].get("classes", {}):
+                    return f"{crel}:{name}"
+        cands = by_name.get(name, [])
+        return cands[0] if len(cands) == 1 else None
+
+    def fix(spec, rel):
+        if not isinstance(spec, dict):
+            return spec
+        if spec.get("kind") == "class" and "class" not in spec:
+            key = resolve(spec, rel)
+            if key is None:
+                label = spec.get("ref") or f"{spec.get('module')}.{spec.get('name')}"
+                return _unknown(f"{label}(...) is not a model class among the converted files")
+            return {"kind": "class", "class": key}
+        out = dict(spec)
+        if "items" in out:
+            out["items"] = {k: fix(v, rel) for k, v in out["items"].items()}
+        if "any" in out:
+            out["any"] = fix(out["any"], rel)
+        if "options" in out:
+            out["options"] = [fix(o, rel) for o in out["options"]]
+        return out
+
+    classes: dict[str, dict] = {}
+    layers: dict[str, dict] = {}
+    for rel, data in per_file:
+        layers.update(data.get("layers", {}))
+        for cname, entry in data.get("classes", {}).items():
+            e = {"file": rel, "class": cname}
+            bases = []
+            for b in entry.get("bases", []):
+                key = resolve(b, rel)
+                if key is not None:
+                    bases.append(key)
+            if bases:
+                e["bases"] = bases
+            if entry.get("layer_base"):
+                e["layer_base"] = entry["layer_base"]
+            e["members"] = {k: fix(v, rel) for k, v in entry.get("members", {}).items()}
+            if entry.get("ties"):
+                e["ties"] = entry["ties"]
+            if entry.get("open"):
+                e["open"] = entry["open"]
+            if entry.get("passed_in"):
+                e["passed_in"] = entry["passed_in"]
+            classes[f"{rel}:{cname}"] = e
+    transforms = {name: TENSOR_TRANSFORMS[name] for entry in layers.values()
+                  for name in entry.get("transforms", {}).values() if name in TENSOR_TRANSFORMS}
+    return {"schema": SCHEMA, "version": VERSION, "root": root, "classes": classes,
+            "layers": dict(sorted(layers.items())), "transforms": transforms}
+
+
+def build(sources: dict[str, str | bytes], rules=None) -> dict:
+    """The map for in-memory sources {relative path: code} (tests and library use)."""
+    from .context import FileContext
+    from .names import build_import_table
+    from .rules import default_rules
+
+    rules = rules or default_rules()
+    per_file = []
+    for rel, code in sources.items():
+        text = code.decode() if isinstance(code, bytes) else code
+        module = cst.parse_module(text)
+        ctx = FileContext(rules=rules, table=build_import_table(module), source=text)
+        per_file.append((rel, extract(module, ctx)))
+    return merge(per_file)
 
 
 def write_param_map(report, path: str) -> bool:
-    return False
+    """Write the merged map of every converted file in ``report``; False when there is no model class."""
+    files = [f for f in report.files if f.param_map and f.param_map.get("classes")]
+    if not files:
+        return False
+    paths = [os.path.abspath(f.path) for f in files]
+    root = os.path.dirname(paths[0]) if len(paths) == 1 else os.path.commonpath([os.path.dirname(p) for p in paths])
+    per_file = [(os.path.relpath(p, root).replace(os.sep, "/"), f.param_map) for p, f in zip(paths, files)]
+    data = merge(per_file, root)
+    from .pipeline import write_atomic
+
+    write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
+    return True
+
+
+def load(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not an ms-migrate parameter map (no \"schema\": \"{SCHEMA}\")")
+    if data.get("version") != VERSION:
+        raise ValueError(f"{path}: parameter map version {data.get('version')} is not supported (expected {VERSION})")
+    return data
+
+
+# ---- what the converter emits so that MindSpore names parameters as torch does -------------------
+NAMING_FIX = "update_parameters_name"
+NAMING_FIX_COMMENT = "# ms-migrate: name parameters by attribute path, as torch does (checkpoints load by name)"
+
+
+def needs_naming_fix(init: cst.FunctionDef) -> bool:
+    """Does this ``__init__`` build members in a way MindSpore names differently from torch?
+
+    A CellList/SequentialCell filled by ``append`` after it became an attribute names its cells'
+    parameters without the attribute prefix (``0.conv.weight``, colliding between two lists), and a
+    tied parameter or a module bound to two attributes keeps the name of one assignment rather
+    than of its first attribute path. ``self.update_parameters_name()`` at the end of ``__init__``
+    renames every parameter to its first attribute path, as torch's state_dict order has it."""
+    params = init.params.params
+    me = params[0].name.value if params else "self"
+    found = False
+
+    class V(cst.CSTVisitor):
+        def visit_FunctionDef(self, node):
+            return node is init
+
+        def visit_ClassDef(self, node):
+            return False
+
+        def visit_Call(self, node):
+            nonlocal found
+            f = node.func
+            if isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
+                    and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}":
+                found = True
+
+        def visit_AugAssign(self, node):
+            nonlocal found
+            n = dotted_name(node.target)
+            if n is not None and n.startswith(me + ".") and n.count(".") == 1:
+                found = True
+
+        def visit_Assign(self, node):
+            nonlocal found
+            src = dotted_name(node.value)
+            for t in node.targets:
+                n = dotted_name(t.target)
+                if n is None or not n.startswith(me + "."):
+                    if isinstance(t.target, cst.Subscript) and (dotted_name(t.target.value) or "").startswith(me + "."):
+                        found = True
+                    continue
+                if src is not None and src.startswith(me + ".") and n != src:
+                    found = True  # a tie (self.a.w = self.b.w) or an alias (self.b = self.a)
+
+    init.visit(V())
+    return found
+
+
+def _attr(node: cst.Attribute) -> str:
+    return node.attr.value
+
+
+def class_layer_members(ctx, node: cst.ClassDef) -> dict[str, str]:
+    """member -> torch layer, for the members of one class that are plainly one torch layer."""
+    scanner = _ClassScanner(ctx, node, set(), {})
+    try:
+        scanner.scan()
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError):
+        return {}  # never cost the user the conversion
+    out = {}
+    for name, specs in scanner.members.items():
+        merged = _choice([_finish(sp) for sp in specs])
+        if isinstance(merged, dict) and merged.get("kind") == "layer":
+            out[name] = merged["torch"]
+    return out

@@ -270,6 +270,13 @@ def _copy(task: Task) -> FileResult:
     return res
 
 
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def _run_one(args):
     task, keep, pmap = args
     return run_task(task, keep, pmap)
@@ -300,30 +307,39 @@ def run(tasks: list[Task], jobs: int = 0, keep_output: bool = False, progress: b
 
 
 def _run_parallel(work: list, jobs: int, report: Report, bar) -> None:
-    """Convert in worker processes, in order. A worker that dies (a crash in native code, the
-    out-of-memory killer) fails the pool: the files not yet done are then converted one process
-    each, so the one that kills its process is named and the others still convert. Ctrl-C stops
-    the workers at once (see write_atomic for why that never leaves a partial file)."""
+    """Convert in worker processes: biggest files first, one at a time, so no worker is left with
+    a long tail; results are put back in input order, so the report does not depend on
+    scheduling. A worker that dies (a crash in native code, the out-of-memory killer) breaks the
+    pool: the files not done are then converted one process each, so the one that kills its
+    process is named and the others still convert. Ctrl-C stops the workers at once (see
+    write_atomic for why that never leaves a partial file)."""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    from .rules import default_rules
+    default_rules()  # loaded once here; forked workers share it
+
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    done = len(report.files)
+    order = sorted(range(len(work)), key=lambda i: -_size(work[i][0].src))
+    results: list = [None] * len(work)
     pool = ProcessPoolExecutor(min(jobs, len(work)), mp_context=ctx, initializer=_worker_init)
     try:
-        for res in pool.map(_run_one, work, chunksize=max(1, min(16, len(work) // (jobs * 8) or 1))):
-            report.files.append(res)
+        futures = {pool.submit(_run_one, work[i]): i for i in order}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
             bar and bar.step()
     except BrokenProcessPool:
         _stop(pool)
-        for w in work[len(report.files) - done:]:
-            report.files.append(_run_alone(w, ctx))
-            bar and bar.step()
+        for i in order:
+            if results[i] is None:
+                results[i] = _run_alone(work[i], ctx)
+                bar and bar.step()
     except BaseException:
         _stop(pool)
         raise
     pool.shutdown()
+    report.files.extend(results)
 
 
 def _stop(pool) -> None:

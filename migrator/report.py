@@ -57,6 +57,12 @@ class Report:
                 break
             lines.append(f"{f.path}:{u.line}:{u.col}: untranslated {u.api}: {u.reason}")
             shown += 1
+        notes = [(f, n) for f in self.files for n in f.findings if n.kind == "warning"]
+        for i, (f, n) in enumerate(notes):
+            if i == limit:
+                lines.append(f"... and {len(notes) - limit} more notes (see the JSON report)")
+                break
+            lines.append(f"{f.path}:{n.line}:{n.col}: note {n.api}: {n.reason}")
         c = self.counts()
         parts = [f"{c.get(k)} {k}" for k in ("converted", "unchanged", "no-torch", "error") if c.get(k)]
         lines.append(

@@ -8,6 +8,7 @@ The schema is documented in ``rules/README.md``; every key a rule may carry is l
 from __future__ import annotations
 
 import os
+import sys
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
@@ -35,6 +36,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "runtime": ((str,), "name of a helper in migrator/runtime/ that the output needs (copied into it)"),
     "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
+    "warn": ((str,), "a caveat reported (as a note) at every use the rule translates"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
@@ -69,6 +71,7 @@ class Rule:
     runtime: str | None = None
     unsupported: str | None = None
     note: str | None = None
+    warn: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     param_transforms: dict[str, str] = field(default_factory=dict)
@@ -153,6 +156,8 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
         raise RuleError(f"{where}: receiver must be one of {sorted(RECEIVERS)}")
     if not key.startswith(("torch", "torchvision", "torchaudio")):
         raise RuleError(f"{where}: the key must be a qualified torch name")
+    if key.endswith(".*") and "unsupported" not in body:
+        raise RuleError(f"{where}: a namespace rule (`name.*`) can only be `unsupported`")
     return Rule(torch=key, source=source, **body)
 
 
@@ -184,7 +189,13 @@ class RuleSet:
                 self.methods.setdefault(r.method_name, []).append(r)
 
     def get(self, qualified: str) -> Rule | None:
-        return self.by_name.get(qualified)
+        rule = self.by_name.get(qualified)
+        if rule is None:  # `torch.distributed.rpc.*`: a namespace with no counterpart covers its members
+            prefix = qualified
+            while rule is None and "." in prefix:
+                prefix = prefix.rpartition(".")[0]
+                rule = self.by_name.get(prefix + ".*")
+        return rule
 
     def method_rules(self, name: str) -> list[Rule]:
         return self.methods.get(name, [])
@@ -217,11 +228,99 @@ def _check_render(source: str, data: dict) -> dict[str, dict]:
     return out
 
 
+# ---- the rules, cached between runs ----------------------------------------------------------
+# Parsing and validating rules/*.toml grows with the rules (about 0.1 ms a rule); a pre-commit
+# hook starts a process per batch of files, so the validated RuleSet is kept as a pickle in the
+# user's cache folder, keyed by the rule files' names, sizes and modification times, the loader's
+# own source files, the Python and ms-migrate versions. Any change reloads it; a cache that cannot
+# be read or written is ignored. MS_MIGRATE_NO_CACHE=1 turns it off; MS_MIGRATE_CACHE_DIR moves it.
+
+def cache_dir() -> str:
+    env = os.environ.get("MS_MIGRATE_CACHE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ms-migrate")
+
+
+def _rules_key(directory) -> tuple:
+    from . import __version__, signature
+    rules_mod = sys.modules[__name__]
+
+    entries = []
+    with os.scandir(directory) as it:
+        for e in it:
+            if e.name.endswith(".toml"):
+                st = e.stat()
+                entries.append((e.name, st.st_size, st.st_mtime_ns))
+    code = []
+    for mod in (rules_mod, signature):
+        st = os.stat(mod.__file__)
+        code.append((mod.__file__, st.st_size, st.st_mtime_ns))
+    return (__version__, sys.version, str(directory), tuple(sorted(entries)), tuple(code))
+
+
+def cached_rules(directory=None):
+    """``load_rules(directory)`` (default: the rules ms-migrate uses), through the cache."""
+    directory = directory or rules_dir()
+    if os.environ.get("MS_MIGRATE_NO_CACHE"):
+        return load_rules(directory)
+    import pickle
+    import zlib
+
+    try:
+        key = _rules_key(directory)
+    except OSError:
+        return load_rules(directory)
+    folder = cache_dir()
+    path = os.path.join(folder, f"rules-{zlib.crc32(repr(key).encode()):08x}.pickle")
+    try:
+        with open(path, "rb") as fh:
+            stored_key, ruleset = pickle.load(fh)
+        if stored_key == key:
+            return ruleset
+    except Exception:  # missing, unreadable, from another version: reload
+        pass
+    ruleset = load_rules(directory)
+    try:
+        import tempfile
+
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".rules-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((key, ruleset), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        _prune(folder, keep=path)
+    except Exception:  # read-only home, full disk...: run without the cache
+        pass
+    return ruleset
+
+
+def _prune(folder: str, keep: str, max_age_s: float = 7 * 86400) -> None:
+    """Cache files of rule versions not used for a week go (written only when rules change)."""
+    import time
+
+    now = time.time()
+    with os.scandir(folder) as it:
+        for e in it:
+            if e.name.startswith("rules-") and e.name.endswith(".pickle") and e.path != keep:
+                try:
+                    if now - e.stat().st_atime > max_age_s and now - e.stat().st_mtime > max_age_s:
+                        os.unlink(e.path)
+                except OSError:
+                    pass
+
+
 _CACHE: RuleSet | None = None
 
 
 def default_rules() -> RuleSet:
+    """The rules ms-migrate uses, loaded once per process (through the on-disk cache)."""
     global _CACHE
     if _CACHE is None:
-        _CACHE = load_rules()
+        _CACHE = cached_rules()
     return _CACHE

@@ -15,7 +15,6 @@ from .context import FileContext, Untranslated
 from .names import dotted_name
 from .transforms import calls, classes, imports, markers, methods, runtime, training
 
-_COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.TryStar, cst.Match)
 
 
 class _Scope:
@@ -39,16 +38,20 @@ class Converter(cst.CSTTransformer):
         self._call_marks: list[tuple[int, int]] = []  # (findings, torch refs) when each open call began
         self._torch_chains: set[cst.CSTNode] = set()
         self._not_a_reference = 0  # inside Attribute.attr, Arg.keyword
+        self._binding_names: set[cst.CSTNode] = set()  # Name targets of assignments
         self._depth = 0  # indented blocks entered
         self._dropped: set[cst.CSTNode] = set()  # expressions whose statement is to be removed
         self._remove: set[cst.CSTNode] = set()  # statement lines to remove
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
+        self._drop_statement = False  # the current statement only configures torch (template "")
+        self._in_simple_statement = False
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
         self.fresh_names: set[str] = set()
+        self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
 
     # ---- statement frames (markers attach to the statement that holds the finding) -----
     def _push(self) -> None:
@@ -57,24 +60,22 @@ class Converter(cst.CSTTransformer):
     def _pop_attach(self, node):
         return markers.attach(node, self.ctx.frames.pop())
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _COMPOUND):
-            self._push()
-        return super().on_visit(node)
-
-    def on_leave(self, original_node, updated_node):
-        result = super().on_leave(original_node, updated_node)
-        if isinstance(original_node, _COMPOUND):
-            if isinstance(result, cst.CSTNode):
-                result = self._pop_attach(result)
-            else:
-                self.ctx.frames.pop()
-        return result
-
-    def visit_SimpleStatementLine(self, node) -> None:
+    def visit_SimpleStatementLine(self, node) -> bool:
+        if node in self.ctx.table.rebindings:
+            return False  # `F = torch.nn.functional`: an alias like an import; uses through it are converted
         self._push()
+        self._drop_statement = False
+        self._in_simple_statement = True
+        return True
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
+        self._in_simple_statement = False
+        if original_node in self.ctx.table.rebindings:
+            return self._removed_line(updated_node)
+        if self._drop_statement:
+            self._drop_statement = False
+            self.ctx.frames.pop()
+            return self._removed_line(updated_node)
         is_torch_import = any(isinstance(s, (cst.Import, cst.ImportFrom)) and imports.strip_torch(s) is not s
                               for s in original_node.body)
         findings = self.ctx.frames[-1]
@@ -82,8 +83,7 @@ class Converter(cst.CSTTransformer):
         self.originals[node] = original_node
         if findings:
             self.stmt_findings[node] = findings
-        if self.convert_methods and (training.zero_grad_receiver(node) is not None
-                                     or training.step_receiver(node) is not None):
+        if training.zero_grad_receiver(node) is not None or training.step_receiver(node) is not None:
             self.pending_training.add(node)
         if any(_is_self_assignment(s) for s in node.body):
             node = node.with_changes(body=[s for s in node.body if not _is_self_assignment(s)])
@@ -124,16 +124,11 @@ class Converter(cst.CSTTransformer):
 
     def leave_IndentedBlock(self, original_node, updated_node):
         self._depth -= 1
-        body = self._training(list(updated_node.body))
+        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         body = self._drop_removed(body, updated_node)
         if not body:
             body = [cst.SimpleStatementLine(body=[cst.Pass()])]
         return updated_node.with_changes(body=body)
-
-    def _training(self, body: list) -> list:
-        # Like methods, the training step is left alone in a file that already uses MindSpore
-        # (a converted file: rewriting its leftovers again would nest forward functions)
-        return training.rewrite_block(self.ctx, self, body) if self.convert_methods else body
 
     def _drop_removed(self, body, owner):
         """Remove marked statements; their comments move to the next statement."""
@@ -154,7 +149,7 @@ class Converter(cst.CSTTransformer):
         return out
 
     def leave_Module(self, original_node, updated_node):
-        body = self._training(list(updated_node.body))
+        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
         helpers = runtime.helper_statements(self.ctx)
         placeholders = set(self._import_lines)
@@ -184,8 +179,10 @@ class Converter(cst.CSTTransformer):
                 self.pending_training.discard(before)
                 self.pending_training.add(new_body[end])
         module = updated_node.with_changes(body=new_body)
-        if self.pending_training:
-            module = module.visit(training.LeftoverRewriter(self.ctx, self, self.pending_training))
+        pending = {s for s in self.pending_training if training.zero_grad_receiver(s) is not None
+                   or dotted_name(training.step_receiver(s)) in self.accumulating}
+        if pending:  # a second, rare pass: zero_grad()/step() left outside a direct training step
+            module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))
         return module
 
     # ---- imports ------------------------------------------------------------------------
@@ -207,16 +204,24 @@ class Converter(cst.CSTTransformer):
         if is_cell:
             self.known_cells.add(node.name.value)
         self.scopes.append(_Scope("class", node.name.value, is_cell))
+        self._param_renames.append(_param_renames(self.ctx, node) if is_cell else {})
 
     def leave_ClassDef(self, original_node, updated_node):
         self.scopes.pop()
+        self._param_renames.pop()
         return updated_node
 
     def visit_FunctionDef(self, node) -> None:
         self.scopes.append(_Scope("function", node.name.value))
+        self.kinds.push()  # the body sees the module's kinds; parameters shadow them
+        methods.bind_parameters(node, self.kinds)
 
     def leave_FunctionDef(self, original_node, updated_node):
         self.scopes.pop()
+        self.kinds.pop()
+        if original_node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
+                and self.scopes[-1].is_cell:
+            updated_node = _with_naming_fix(original_node, updated_node)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             self.ctx.translated()
@@ -233,47 +238,87 @@ class Converter(cst.CSTTransformer):
     def leave_Attribute_attr(self, node) -> None:
         self._not_a_reference -= 1
 
+    def visit_AssignTarget(self, node) -> None:
+        # `dt = torch.float32` re-binds a torch name (names.py): the target is a new name, not a
+        # use of the torch API, and must stay as written.
+        if isinstance(node.target, cst.Name):
+            self._binding_names.add(node.target)
+
     def visit_Arg_keyword(self, node) -> None:
         self._not_a_reference += 1
 
     def leave_Arg_keyword(self, node) -> None:
         self._not_a_reference -= 1
 
-    # Names that bind (class/def/parameter/global/as/walrus/match-capture/type-parameter names)
-    # must stay Names: replacing one by an attribute chain does not parse.
+    # names being defined, not used: `def _assert(...)` in a fallback for `from torch import _assert`
+    def visit_FunctionDef_name(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_FunctionDef_name(self, node) -> None:
+        self._not_a_reference -= 1
+
+    def visit_ClassDef_name(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_ClassDef_name(self, node) -> None:
+        self._not_a_reference -= 1
+
+    def visit_Param_name(self, node) -> None:
+        self._not_a_reference += 1
+
+    def leave_Param_name(self, node) -> None:
+        self._not_a_reference -= 1
+
+    # Other names that bind (global/nonlocal, except/with/import `as`, walrus, match captures,
+    # type parameters) must stay Names too: an attribute chain there does not parse.
     def _binding_enter(self, node) -> None:
         self._not_a_reference += 1
 
     def _binding_leave(self, node) -> None:
         self._not_a_reference -= 1
 
-    visit_ClassDef_name = visit_FunctionDef_name = visit_Param_name = visit_NameItem_name = _binding_enter
-    leave_ClassDef_name = leave_FunctionDef_name = leave_Param_name = leave_NameItem_name = _binding_leave
-    visit_AsName_name = visit_NamedExpr_target = visit_MatchAs_name = visit_MatchStar_name = _binding_enter
-    leave_AsName_name = leave_NamedExpr_target = leave_MatchAs_name = leave_MatchStar_name = _binding_leave
-    visit_MatchMapping_rest = visit_MatchKeywordElement_key = visit_TypeVar_name = _binding_enter
-    leave_MatchMapping_rest = leave_MatchKeywordElement_key = leave_TypeVar_name = _binding_leave
-    visit_TypeVarTuple_name = visit_ParamSpec_name = visit_TypeAlias_name = _binding_enter
-    leave_TypeVarTuple_name = leave_ParamSpec_name = leave_TypeAlias_name = _binding_leave
+    visit_NameItem_name = visit_AsName_name = visit_NamedExpr_target = visit_MatchAs_name = _binding_enter
+    leave_NameItem_name = leave_AsName_name = leave_NamedExpr_target = leave_MatchAs_name = _binding_leave
+    visit_MatchStar_name = visit_MatchMapping_rest = visit_MatchKeywordElement_key = _binding_enter
+    leave_MatchStar_name = leave_MatchMapping_rest = leave_MatchKeywordElement_key = _binding_leave
+    visit_TypeVar_name = visit_TypeVarTuple_name = visit_ParamSpec_name = visit_TypeAlias_name = _binding_enter
+    leave_TypeVar_name = leave_TypeVarTuple_name = leave_ParamSpec_name = leave_TypeAlias_name = _binding_leave
 
     # ---- references: torch.float32, nn.Module as a base, F.relu passed as a value ---------
     def visit_Attribute(self, node) -> bool:
         if self.ctx.table.resolve(node) is not None:
             self._torch_chains.add(node)
+            self.ctx.count_reference(node, dotted_name(node))
             return False
         return True
+
+    def visit_Name(self, node) -> None:
+        if not self._not_a_reference and node.value in self.ctx.table.aliases:
+            self.ctx.count_reference(node, node.value)
 
     def leave_Attribute(self, original_node, updated_node):
         if original_node in self._torch_chains:
             if original_node in self._call_funcs:
                 return updated_node  # leave_Call translates the whole call
             return self._reference(original_node, updated_node)
+        renames = self._param_renames[-1] if self._param_renames else None
+        if renames and isinstance(original_node.value, cst.Attribute) \
+                and isinstance(original_node.value.value, cst.Name) and original_node.value.value.value == "self":
+            new = renames.get(original_node.value.attr.value, {}).get(original_node.attr.value)
+            if new:  # self.encoder.weight -> self.encoder.embedding_table (the rule's `params`)
+                return updated_node.with_changes(attr=cst.Name(new))
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
+        if self.convert_methods:  # x.max(1).values -> x.max(1)[0]: MindSpore returns plain tuples
+            field = methods.named_field(original_node, updated_node, self.kinds, self._in_cell(), self.ctx.rules)
+            if field is not None:
+                return field
         return updated_node
 
     def leave_Name(self, original_node, updated_node):
+        if original_node in self._binding_names:
+            return updated_node
         if self._not_a_reference or original_node.value not in self.ctx.table.aliases \
                 and not self.ctx.table.star_modules:
             return updated_node
@@ -291,12 +336,22 @@ class Converter(cst.CSTTransformer):
         rule = self.ctx.rule(qualified)
         if rule is not None and rule.translated and rule.to and not rule.is_method:
             self.ctx.translated()
+            if rule.warn:
+                self.ctx.warn(qualified, rule.warn, original)
             if rule.runtime:
                 runtime.require(self.ctx, rule.runtime)
             if rule.emit or rule.transform:
                 self.ctx.warn(qualified, f"used without a call: check the arguments it is called with "
                                          f"(the rule emits {', '.join(sorted(rule.emit) or sorted(rule.transform))})", original)
             return self.ctx.render(rule.to)
+        if rule is not None and rule.translated and rule.template == "":
+            # a setting with no MindSpore meaning (`torch.backends.cudnn.benchmark = True`):
+            # the statement that sets it goes; read in a condition, it is off
+            self.ctx.translated()
+            if self._in_simple_statement:
+                self._drop_statement = True
+                return updated
+            return cst.Name("False")
         if rule is not None and rule.translated and rule.template is not None and "{" not in rule.template:
             self.ctx.translated()
             return calls.render_code(self.ctx, rule.template)
@@ -368,13 +423,18 @@ class Converter(cst.CSTTransformer):
             self.ctx.untranslated(qualified, reason, original)
             func = self.ctx.torch_reference(qualified, local)
             return updated.with_changes(func=func) if func is not None else updated
+        self.ctx.current_call = original
         try:
             result = calls.apply_rule(self.ctx, rule, updated, None)
         except Untranslated as exc:
+            self.ctx.current_call = None
             self.ctx.untranslated(qualified, exc.reason, original)
             func = self.ctx.torch_reference(qualified, local)
             return updated.with_changes(func=func) if func is not None else updated
+        self.ctx.current_call = None
         self.ctx.translated()
+        if rule.warn:
+            self.ctx.warn(rule.torch, rule.warn, original)
         return self._result(result)
 
     def _method_call(self, original, updated):
@@ -383,19 +443,24 @@ class Converter(cst.CSTTransformer):
         if not candidates:
             return updated
         receiver = updated.func.value
-        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell())
-        rule = methods.choose(candidates, name, kind)
+        kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell(), name)
+        rule = methods.choose(candidates, name, kind, original)
         if rule is None:
             return updated
         if not rule.translated:
             self.ctx.untranslated(rule.torch, rule.unsupported, original)
             return updated
+        self.ctx.current_call = original
         try:
             result = calls.apply_rule(self.ctx, rule, updated, receiver)
         except Untranslated as exc:
+            self.ctx.current_call = None
             self.ctx.untranslated(rule.torch, exc.reason, original)
             return updated
+        self.ctx.current_call = None
         self.ctx.translated()
+        if rule.warn:
+            self.ctx.warn(rule.torch, rule.warn, original)
         return self._result(result)
 
     def _result(self, result):
@@ -422,6 +487,12 @@ class Converter(cst.CSTTransformer):
         if node.value is not None:
             self.kinds.set(node.target, self._value_kind(node.value))
 
+    def visit_For(self, node) -> None:
+        methods.bind_loop_target(node.target, node.iter, self.kinds)
+
+    def visit_WithItem(self, node) -> None:
+        methods.bind_with_item(node, self.kinds)
+
     def _value_kind(self, value: cst.BaseExpression) -> str | None:
         lit = methods.literal_kind(value)
         if lit:
@@ -433,13 +504,30 @@ class Converter(cst.CSTTransformer):
             name = dotted_name(value.func)
             if name in self.known_cells:
                 return "module"
-            if name and name.split(".")[0] in ("np", "numpy"):
-                return "ndarray"
-            if name in ("list", "dict", "set", "str", "tuple", "len", "int", "float", "range", "sorted", "open"):
-                return "python"
-            if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("numpy", "tolist", "item"):
-                return "python"
-        return None
+        return methods.expr_kind(value, self.kinds)
+
+
+def _wire_compound_statements() -> None:
+    """Markers attach to the statement that holds the finding: compound statements open a
+    frame too. Wired around each class's own visit_/leave_ methods (not in on_visit) so other
+    nodes pay nothing for it."""
+    for name in ("If", "For", "While", "With", "Try", "TryStar", "Match", "FunctionDef", "ClassDef"):
+        visit = getattr(Converter, f"visit_{name}", None)
+        leave = getattr(Converter, f"leave_{name}", None)
+
+        def v(self, node, _visit=visit):
+            self._push()
+            return _visit(self, node) if _visit is not None else None
+
+        def l(self, original_node, updated_node, _leave=leave):
+            if _leave is not None:
+                updated_node = _leave(self, original_node, updated_node)
+            return self._pop_attach(updated_node)
+        setattr(Converter, f"visit_{name}", v)
+        setattr(Converter, f"leave_{name}", l)
+
+
+_wire_compound_statements()
 
 
 def _is_self_assignment(small) -> bool:
@@ -456,6 +544,31 @@ def _plain_names(node) -> list[str] | None:
     if isinstance(node, (cst.Tuple, cst.List)) and all(isinstance(e.value, cst.Name) for e in node.elements):
         return [e.value.value for e in node.elements]
     return None
+
+
+def _param_renames(ctx, node: cst.ClassDef) -> dict:
+    """member -> {torch parameter: MindSpore parameter} for this class's torch layers whose rule
+    renames parameters (`self.bn.weight` is `self.bn.gamma` in MindSpore)."""
+    from .param_map import class_layer_members
+
+    out = {}
+    for member, q in class_layer_members(ctx, node).items():
+        rule = ctx.rules.get(q)
+        if rule is not None and rule.translated and any(rule.params.values()):
+            out[member] = {k: v for k, v in rule.params.items() if v}
+    return out
+
+
+def _with_naming_fix(original, updated):
+    """End a Cell's __init__ with self.update_parameters_name() where MindSpore would otherwise name
+    parameters differently from torch (see param_map.needs_naming_fix): checkpoints load by name."""
+    from .param_map import NAMING_FIX, NAMING_FIX_COMMENT, needs_naming_fix
+
+    if not isinstance(updated.body, cst.IndentedBlock) or not needs_naming_fix(original):
+        return updated
+    me = original.params.params[0].name.value if original.params.params else "self"
+    line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
+    return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:

@@ -175,6 +175,8 @@ def _compare(t, m, rtol, atol, check_dtype, shape_only, where) -> list[str]:
             return [f"{where}: dtype {m.dtype} != torch {t.dtype}"]
         if shape_only:
             return []
+        if t.dtype.kind == "c" or m.dtype.kind == "c":  # real and imaginary parts, side by side
+            t, m = np.stack([t.real, t.imag], -1), np.stack([m.real, m.imag], -1)
         if t.dtype.kind in "fc" or m.dtype.kind in "fc":
             tf, mf = t.astype(np.float64), m.astype(np.float64)
             if not np.array_equal(np.isnan(tf), np.isnan(mf)):

@@ -25,8 +25,12 @@ class MsDataLoader:
         self._ds = None  # built once: a MindSpore pipeline node may have only one consumer
 
     def __len__(self):
-        n = len(self.dataset) if not isinstance(self.dataset, mindspore.dataset.Dataset) \
-            else self.dataset.get_dataset_size()
+        if self.sampler is not None and hasattr(self.sampler, "__len__"):
+            n = len(self.sampler)  # a DistributedSampler's share, say
+        elif isinstance(self.dataset, mindspore.dataset.Dataset):
+            n = self.dataset.get_dataset_size()
+        else:
+            n = len(self.dataset)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
@@ -43,6 +47,8 @@ class MsDataLoader:
     def _pipeline(self):
         if isinstance(self.dataset, mindspore.dataset.Dataset):
             ds = self.dataset.shuffle(max(1, len(self))) if self.shuffle else self.dataset
+            if self.sampler is not None:
+                _source_of(ds).use_sampler(_IndexSampler(self.sampler))
             self._columns, self._kind = ds.get_col_names(), "tuple"
         else:
             first = self.dataset[0] if hasattr(self.dataset, "__getitem__") else next(iter(self.dataset))
@@ -69,7 +75,7 @@ class MsDataLoader:
 
     def _python_batches(self):
         n = len(self.dataset)
-        order = np.random.permutation(n) if self.shuffle else range(n)
+        order = self.sampler if self.sampler is not None else np.random.permutation(n) if self.shuffle else range(n)
         batch = []
         for i in order:
             batch.append(self.dataset[int(i)])
@@ -78,6 +84,26 @@ class MsDataLoader:
                 batch = []
         if batch and not self.drop_last:
             yield self.collate_fn(batch)
+
+
+class _IndexSampler(mindspore.dataset.Sampler):
+    """A torch-style sampler (any iterable of indices, e.g. a DistributedSampler) for a MindSpore
+    source dataset: iterated anew each epoch, so set_epoch takes effect."""
+
+    def __init__(self, sampler):
+        self.torch_sampler = sampler
+        super().__init__(num_samples=len(sampler) if hasattr(sampler, "__len__") else None)
+
+    def __iter__(self):
+        return iter(self.torch_sampler)
+
+
+def _source_of(ds):
+    while ds.children:
+        if len(ds.children) != 1:
+            raise NotImplementedError("DataLoader(sampler=...) over a combined MindSpore dataset")
+        ds = ds.children[0]
+    return ds
 
 
 class _Source:

@@ -75,3 +75,30 @@ def ms_image_folder(root, transform=None, target_transform=None):
         raise FileNotFoundError(f"image folder {root} not found")
     ds = mindspore.dataset.ImageFolderDataset(str(root), decode=True, shuffle=False)
     return _finish(ds, transform, target_transform)
+
+
+class _FakeImages:
+    """torchvision's FakeData samples: a random image (HWC uint8, as the PIL image torchvision
+    makes from a randn tensor) and a random label, drawn from a generator seeded by the index."""
+
+    def __init__(self, size, image_size, num_classes, random_offset):
+        self.size, self.image_size = size, tuple(image_size)
+        self.num_classes, self.random_offset = num_classes, random_offset
+
+    def __getitem__(self, index):
+        if index >= self.size:
+            raise IndexError(f"FakeData index {index} out of range")
+        rng = np.random.default_rng(int(index) + self.random_offset)
+        pixels = (rng.standard_normal(self.image_size) * 255).astype(np.int64) % 256
+        image = pixels.astype(np.uint8).transpose(1, 2, 0)
+        return image, np.int64(rng.integers(0, self.num_classes))
+
+    def __len__(self):
+        return self.size
+
+
+def ms_fake_data(size=1000, image_size=(3, 224, 224), num_classes=10, transform=None, target_transform=None,
+                 random_offset=0):
+    ds = mindspore.dataset.GeneratorDataset(_FakeImages(size, image_size, num_classes, random_offset),
+                                            column_names=["image", "label"], shuffle=False)
+    return _finish(ds, transform, target_transform)

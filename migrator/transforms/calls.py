@@ -12,7 +12,7 @@ import re
 
 import libcst as cst
 
-from ..context import FileContext, Untranslated
+from ..context import FileContext, Untranslated, parse_expr
 from ..rules import Rule
 from ..signature import NO_DEFAULT, Bound, BindError, bind
 from . import handlers, values
@@ -52,19 +52,27 @@ def is_default(node: cst.BaseExpression, default) -> bool:
 def render_code(ctx: FileContext, text: str) -> cst.BaseExpression:
     """Parse emitted code, spelling each ``mindspore.x.y`` chain the way this file imports it."""
     text = _MS_CHAIN.sub(lambda m: ctx.render_text(m.group(0)), text)
-    return cst.parse_expression(text)
+    return parse_expr(text)
+
+
+def _whole_item(template: str, start: int, end: int) -> bool:
+    """Is template[start:end] a whole argument or element (between `(`/`[`/`,` and `)`/`]`/`,`),
+    where an expression needs no parentheses?"""
+    before, after = template[:start].rstrip(), template[end:].lstrip()
+    return bool(before) and before[-1] in "([," and bool(after) and after[0] in ")],"
 
 
 def fill(ctx: FileContext, template: str, bound: Bound | None, receiver, extra: dict[str, str] | None = None) -> cst.BaseExpression:
     def sub(m: re.Match) -> str:
         key = m.group(1)
+        wrap = code if _whole_item(template, m.start(), m.end()) else atom_code
         if key == "self":
-            return atom_code(receiver)
+            return wrap(receiver)
         if extra and key in extra:
             return extra[key]
         if key == "*":  # all *args as written
             return ", ".join(code(a.value) if a.star != "*" else "*" + code(a.value) for a in bound.star)
-        return atom_code(bound.values[key])
+        return wrap(bound.values[key])
 
     return render_code(ctx, re.sub(r"\{([\w*]+)\}", sub, template))
 
@@ -150,6 +158,10 @@ def _mapped_args(ctx: FileContext, rule: Rule, call: cst.Call, bound: Bound | No
                 if p.name in rule.transform:
                     out = values.apply(rule.transform[p.name], ctx, bound.star, p.name, bound)
                     for k, v in out.items():
+                        if k == "*":  # the transform rewrote the *args themselves (a list of Args)
+                            star_emitted = True
+                            items.extend(("*", a, a, True) for a in v)
+                            continue
                         items.append((k, v, None, True))
                         set_keys.add(k)
                 else:
@@ -162,6 +174,10 @@ def _mapped_args(ctx: FileContext, rule: Rule, call: cst.Call, bound: Bound | No
         if p.name in rule.transform:
             out = values.apply(rule.transform[p.name], ctx, value, p.name, bound)
             for k, v in out.items():
+                if k == "*":  # positional arguments of the target's *args (a list of Args)
+                    star_emitted = True
+                    items.extend(("*", a, a, True) for a in v)
+                    continue
                 orig = orig_by_name.get(p.name) if k == rule.rename.get(p.name, p.name) else None
                 items.append((k, v, orig, orig is not None and p.name in bound.positional))
                 set_keys.add(k)

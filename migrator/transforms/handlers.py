@@ -22,6 +22,8 @@ _DTYPE = re.compile(r"^(mindspore|ms)\.(float|int|uint|bool|complex|bfloat|half|
 
 def handler(name: str):
     def register(fn: Handler) -> Handler:
+        if name in HANDLERS:
+            raise ValueError(f"handler {name!r} is defined twice ({HANDLERS[name].__module__} and {fn.__module__})")
         HANDLERS[name] = fn
         return fn
     return register

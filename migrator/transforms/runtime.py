@@ -34,17 +34,22 @@ def _snippet(name: str) -> tuple[list[str], str]:
     return imports, body.strip() + "\n"
 
 
+@lru_cache(maxsize=None)
+def _statements(name: str, newline: str = "\n") -> tuple:
+    """A helper's statements, parsed once per process (nodes are immutable, so files share them)."""
+    _, body = _snippet(name)
+    return tuple(cst.parse_module(body.replace("\n", newline)).body)
+
+
 def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
     out: list[cst.BaseStatement] = []
     for name in ctx.helpers_needed:
         banner = BANNER.format(name=name)
         if banner in ctx.source:
             continue  # already there (a second run)
-        _, body = _snippet(name)
         # in the file's own line endings: a backslash continuation keeps its newline verbatim
         newline = re.search(r"\r\n?|\n", ctx.source)
-        module = cst.parse_module(body.replace("\n", newline.group()) if newline else body)
-        stmts = list(module.body)
+        stmts = list(_statements(name, newline.group() if newline else "\n"))
         if stmts:
             first = stmts[0]
             stmts[0] = first.with_changes(leading_lines=[

@@ -169,18 +169,28 @@ class _Names(cst.CSTVisitor):
             t.visit(self)
 
 
+_NAMES_CACHE: dict = {}
+
+
 def names_of(node) -> _Names:
-    v = _Names()
-    node.visit(v)
+    """Names read and bound by a statement; remembered per node for the current block."""
+    v = _NAMES_CACHE.get(node)
+    if v is None:
+        v = _Names()
+        node.visit(v)
+        _NAMES_CACHE[node] = v
     return v
 
 
 # ---- the rewrite --------------------------------------------------------------------------------
 def rewrite_block(ctx: FileContext, conv, body: list) -> list:
     """Restructure every `loss.backward()` that is a direct statement of this block."""
-    if not any(backward_receiver(s) is not None for s in body):
-        return body
-    return _BlockRewrite(ctx, conv, body).run()
+    if not conv.convert_methods or not any(backward_receiver(s) is not None for s in body):
+        return body  # (already converted code: what is left there was left on purpose)
+    try:
+        return _BlockRewrite(ctx, conv, body).run()
+    finally:
+        _NAMES_CACHE.clear()
 
 
 class _BlockRewrite:
@@ -274,7 +284,8 @@ class _BlockRewrite:
         indices = []
         for i in range(b - 1, lower - 1, -1):
             stmt = self.body[i]
-            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals):
+            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
+                    or self._constructs(stmt):
                 continue
             n = names_of(stmt)
             if needed & set(n.binds):
@@ -288,13 +299,42 @@ class _BlockRewrite:
                 return _Region([], loss)
             return "the loss is computed outside this block: move its computation next to backward()"
         start = min(indices)
-        crossing = needed & self.region_binds
-        if crossing:
-            return (f"the loss depends on {', '.join(sorted(crossing))}, computed for an earlier backward(); "
-                    "MindSpore differentiates a function, so restructure the two steps by hand")
         region_idx = [i for i in range(start, b)
-                      if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)]
+                      if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)
+                      and not self._constructs(self.body[i])]
+        lost = self._outside_forward_passes(region_idx, start)
+        if lost:
+            return (f"the loss depends on {', '.join(lost)}, computed by a model before this step's forward "
+                    "(for an earlier backward()); MindSpore differentiates a function, so gradients through it "
+                    "would be lost: compute it inside this step or restructure by hand")
         return _Region(region_idx, loss)
+
+    def _constructs(self, stmt) -> bool:
+        """Does the statement build a model, optimizer, scheduler or loader? Such statements stay
+        where they are (before the forward function, which uses the objects they make): moved
+        into it, they would build a new model every step, and the optimizer would not exist yet
+        when value_and_grad asks for its parameters."""
+        kinds = self.conv.kinds.of
+        binds = names_of(stmt).binds
+        return bool(binds) and any(kinds.get(b) in ("module", "optimizer", "scheduler", "loader") for b in binds)
+
+    def _outside_forward_passes(self, region_idx: list[int], start: int) -> list[str]:
+        """Free names of the forward function whose value came from a model call earlier in the
+        block: torch's graph would reach through them, a MindSpore function cannot."""
+        stmts = [self.body[i] for i in region_idx]
+        bound, free = set(), []
+        for st in stmts:
+            n = names_of(st)
+            free += [r for r in n.reads if r not in bound and r not in free]
+            bound |= set(n.binds)
+        lost = []
+        for name in free:
+            for j in range(start - 1, -1, -1):
+                if name in names_of(self.body[j]).binds:
+                    if not self._constructs(self.body[j]) and _calls_a_model(self.body[j], self.conv):
+                        lost.append(name)
+                    break
+        return lost
 
     def _forward_function(self, fn_name: str, loss, region: "_Region", b: int):
         stmts = [self.body[i] for i in region.indices]
@@ -380,7 +420,9 @@ class _BlockRewrite:
     def _untranslated(self, b: int, reason: str) -> None:
         from .markers import attach
         from ..context import Finding
-        f = Finding("untranslated", "torch.Tensor.backward", reason, self.conv.original_node(self.body[b]))
+        original = self.conv.original_node(self.body[b])
+        call = _call_of(original) or original
+        f = Finding("untranslated", "torch.Tensor.backward", reason, call)
         self.ctx.apis_found += 1
         self.ctx.findings.append(f)
         self.replace[b] = [attach(self.body[b], [f])]
@@ -394,6 +436,28 @@ class _Region:
 class _Binding:
     def __init__(self, params, has_aux, target):
         self.params, self.has_aux, self.target = params, has_aux, target
+
+
+_MODELISH = re.compile(r"(model|net|encoder|decoder|generator|discriminator|backbone|classifier|layer|block|head)",
+                       re.IGNORECASE)
+
+
+def _calls_a_model(stmt, conv) -> bool:
+    """Does the statement run a model forward (a call of something known or named as a model)?"""
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node) -> None:
+            name = dotted_name(node.func)
+            if name is None:
+                return
+            if conv.kinds.of.get(name) == "module" or name.split(".")[0] in conv.known_cells \
+                    or name.startswith("self.") or _MODELISH.search(name.rsplit(".", 1)[-1]) \
+                    or name in ("G", "D", "netG", "netD"):
+                found.append(name)
+
+    stmt.visit(V())
+    return bool(found)
 
 
 def _assigned_in(name: str, stmts) -> bool:

@@ -12,7 +12,7 @@ from typing import Callable
 
 import libcst as cst
 
-from ..context import FileContext, Untranslated
+from ..context import FileContext, Untranslated, parse_expr
 from ..signature import Bound
 
 Transform = Callable[..., dict]
@@ -21,6 +21,8 @@ TRANSFORMS: dict[str, Transform] = {}
 
 def transform(name: str):
     def register(fn: Transform) -> Transform:
+        if name in TRANSFORMS:
+            raise ValueError(f"value transform {name!r} is defined twice")
         TRANSFORMS[name] = fn
         return fn
     return register
@@ -46,7 +48,7 @@ _NOT_LITERAL = object()
 
 
 def _expr(text: str) -> cst.BaseExpression:
-    return cst.parse_expression(text)
+    return parse_expr(text)
 
 
 def _num(v) -> cst.BaseExpression:
@@ -112,12 +114,26 @@ def conv_padding(ctx, value, arg, bound):
     return {"padding": value}
 
 
+# Pooling arguments MindSpore accepts only with pad_mode='pad'. When several are given, the
+# first of them in this order emits pad_mode (once: a repeated keyword is a SyntaxError).
+_POOL_PAD_ARGS = ("padding", "dilation", "return_indices", "ceil_mode")
+
+
+def _emits_pad_mode(arg, bound) -> bool:
+    for name in _POOL_PAD_ARGS:
+        if name in bound.values and not (name == "padding" and _lit(bound.values[name]) == 0):
+            return name == arg
+    return False
+
+
 @transform("pool_padding")
 def pool_padding(ctx, value, arg, bound):
     """Pooling layers pad only with pad_mode='pad'."""
     v = _lit(value)
     if v == 0:
         return {}
+    if not _emits_pad_mode(arg, bound):
+        return {"padding": value}
     return {"pad_mode": _expr("'pad'"), "padding": value}
 
 
@@ -182,6 +198,8 @@ def shape(ctx, value, arg, bound, keyword=None):
 @transform("needs_pad_mode")
 def needs_pad_mode(ctx, value, arg, bound):
     """Pooling options MindSpore accepts only with pad_mode='pad' (ceil_mode, dilation)."""
+    if not _emits_pad_mode(arg, bound):
+        return {arg: value}
     return {arg: value, "pad_mode": _expr("'pad'")}
 
 
@@ -235,3 +253,144 @@ def warn_if_true(ctx, value, arg, bound, message):
     if _lit(value) is not False:
         ctx.warn(arg, message, value)
     return {arg: value}
+
+# ---- torch.* functions (rules/torch_*.toml) -------------------------------------------------
+def _render(ctx, text: str) -> cst.BaseExpression:
+    from .calls import render_code
+    return render_code(ctx, text)
+
+
+@transform("fill_dtype")
+def fill_dtype(ctx, value, arg, bound):
+    """torch.full takes its dtype from fill_value (bool, int64, else float32); ops.full infers
+    int64 from a float or a tensor and truncates, so the dtype is said when the call does not."""
+    if "dtype" in bound.values:
+        return {arg: value}
+    v = _lit(value)
+    if isinstance(v, bool):
+        dtype = "mindspore.bool_"
+    elif isinstance(v, int):
+        dtype = "mindspore.int64"
+    elif isinstance(v, float):
+        dtype = "mindspore.float32"
+    else:
+        c = _code(value)
+        dtype = (f"mindspore.bool_ if isinstance({c}, bool) else mindspore.int64 if isinstance({c}, int) "
+                 f"else mindspore.float32")
+    return {arg: value, "dtype": _render(ctx, dtype)}
+
+
+@transform("unbiased_ddof")
+def unbiased_ddof(ctx, value, arg, bound):
+    """std/var unbiased=True/False -> ddof=1/0."""
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {"ddof": _num(int(v))}
+    return {"ddof": _expr(f"int({_code(value)})")}
+
+
+@transform("dim_or_unbiased")
+def dim_or_unbiased(ctx, value, arg, bound):
+    """std/var(x, True): the old overload's second argument is `unbiased`, not a dim."""
+    v = _lit(value)
+    if isinstance(v, bool):
+        return {"ddof": _num(int(v))}
+    return {"axis": value}
+
+
+@transform("norm_p")
+def norm_p(ctx, value, arg, bound):
+    """torch.norm p -> ops.vector_norm ord: 'fro' is the 2-norm of the elements; 'nuc' is a
+    matrix norm (not translated)."""
+    v = _lit(value)
+    if v == "fro":
+        return {}
+    if isinstance(v, str):
+        raise Untranslated(f"p={v!r}: use mindspore.ops.matrix_norm")
+    return {"ord": value}
+
+
+@transform("scatter_src")
+def scatter_src(ctx, value, arg, bound):
+    """torch.scatter(..., src) / (..., value=): a number becomes a tensor of the index's shape
+    in the input's dtype (ops.scatter takes a tensor src only)."""
+    v = _lit(value)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        text = (f"mindspore.ops.full({_code(bound.values['index'])}.shape, {_code(value)}, "
+                f"dtype={_code(bound.values['input'])}.dtype)")
+        return {"src": _render(ctx, text)}
+    return {"src": value}
+
+
+@transform("unpack_list")
+def unpack_list(ctx, value, arg, bound):
+    """f(*tensors) called with one literal list/tuple of tensors: pass its elements."""
+    if isinstance(value, list) and len(value) == 1 and not value[0].star \
+            and isinstance(value[0].value, (cst.List, cst.Tuple)):
+        elems = value[0].value.elements
+        return {"*": [cst.Arg(value=e.value) for e in elems]}
+    return {"*": list(value)}
+
+
+@transform("as_star")
+def as_star(ctx, value, arg, bound):
+    """A keyword the target only takes positionally in its *args (torch.rand(size=(2, 3)) ->
+    ops.rand((2, 3)))."""
+    return {"*": [cst.Arg(value=value)]}
+
+@transform("instance_norm_groups")
+def instance_norm_groups(ctx, value, arg, bound):
+    """InstanceNorm(num_features) as GroupNorm(num_features, num_features): one group per channel."""
+    return {"num_groups": value, "num_channels": value}
+
+
+@transform("int_if_integral")
+def int_if_integral(ctx, value, arg, bound):
+    """A float that MindSpore wants as an int (MultiMarginLoss's margin): 1.0 -> 1; a fractional
+    literal has no counterpart; anything else is passed as is (MindSpore rejects a float)."""
+    v = _lit(value)
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise Untranslated(f"{arg}={v!r}: MindSpore accepts only an integer {arg}")
+        return {arg: _num(int(v))}
+    return {arg: value}
+
+
+@transform("conv_fn_padding")
+def conv_fn_padding(ctx, value, arg, bound):
+    """F.conv1d/2d/3d padding: ops.conv*d pads only with pad_mode='pad' (its default is 'valid'),
+    and takes one int per spatial dimension as torch does; 'same'/'valid' are pad modes."""
+    v = _lit(value)
+    if isinstance(v, str):
+        if v not in ("same", "valid"):
+            raise Untranslated(f"padding={v!r} is not a padding mode")
+        return {"pad_mode": _expr(repr(v))}
+    if v == 0:
+        return {}
+    return {"pad_mode": _expr("'pad'"), "padding": value}
+
+
+@transform("size_tensor")
+def size_tensor(ctx, value, arg, bound):
+    """A size MindSpore wants as a Tensor (ops.fold's output_size); an int means (n, n)."""
+    from .calls import render_code
+    v = _lit(value)
+    if isinstance(v, int):
+        return {arg: render_code(ctx, f"mindspore.Tensor(({v}, {v}))")}
+    c = _code(value)
+    if v is _NOT_LITERAL:
+        return {arg: render_code(ctx, f"mindspore.Tensor(({c}, {c}) if isinstance({c}, int) else tuple({c}))")}
+    return {arg: render_code(ctx, f"mindspore.Tensor({c})")}
+
+
+@transform("seq_tuple")
+def seq_tuple(ctx, value, arg, bound):
+    """A sequence MindSpore wants as a tuple (a list literal becomes a tuple literal; a tuple
+    literal or `x.shape` stays; any other expression is wrapped in tuple())."""
+    if isinstance(value, cst.Tuple):
+        return {arg: value}
+    if isinstance(value, cst.List):
+        return {arg: _expr("(" + ", ".join(_code(e.value) for e in value.elements) + ("," if len(value.elements) == 1 else "") + ")")}
+    if isinstance(value, cst.Attribute) and value.attr.value == "shape":
+        return {arg: value}
+    return {arg: _expr(f"tuple({_code(value)})")}

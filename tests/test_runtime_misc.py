@@ -1,0 +1,190 @@
+"""Runtime helpers whose torch side cannot run here (torchvision does not import beside torch
+2.13; torch's ONNX exporter needs onnxscript): converted torch programs run in MindSpore and are
+checked against torchvision's documented behaviour, computed by hand."""
+import importlib.util
+import io
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from equivalence import convert
+
+
+def _module(tmp_path, source: str, name: str = "converted"):
+    conv = convert(source, f"{name}.py")
+    assert not [f for f in conv.findings if f.kind == "untranslated"], conv.findings
+    assert "import torch" not in conv.ms_code
+    path = tmp_path / f"{name}.py"
+    path.write_text(conv.ms_code)  # MindSpore compiles graphs from source files
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # MindSpore's graph compiler looks the module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GRID = """
+import torch
+import torchvision.utils as vutils
+from torchvision.utils import save_image
+
+
+def grid(x, **kw):
+    return vutils.make_grid(x, **kw)
+
+
+def save(x, path, **kw):
+    save_image(x, path, **kw)
+"""
+
+
+@pytest.fixture(scope="module")
+def grid_mod(tmp_path_factory):
+    return _module(tmp_path_factory.mktemp("grid"), GRID, "grid_mod")
+
+
+def _images(n, c=1, h=2, w=3):
+    return np.arange(n * c * h * w, dtype=np.float32).reshape(n, c, h, w) / (n * c * h * w)
+
+
+def test_make_grid_layout(grid_mod):
+    import mindspore
+
+    imgs = _images(5)
+    out = grid_mod.grid(mindspore.Tensor(imgs), nrow=2, padding=1, pad_value=0.5).asnumpy()
+    # 5 images in rows of 2: 3 rows; cell = image + padding; one more padding at the end
+    assert out.shape == (3, 3 * (2 + 1) + 1, 2 * (3 + 1) + 1)
+    for k in range(5):
+        y, x = divmod(k, 2)
+        cell = out[:, y * 3 + 1:y * 3 + 3, x * 4 + 1:x * 4 + 4]
+        np.testing.assert_array_equal(cell, np.repeat(imgs[k], 3, 0))  # gray -> 3 channels
+    assert np.all(out[:, 0, :] == 0.5) and np.all(out[:, :, 0] == 0.5)
+    assert np.all(out[:, 7:9, 5:8] == 0.5)  # the sixth cell is empty
+
+
+def test_make_grid_default_nrow_and_shapes(grid_mod):
+    import mindspore
+
+    imgs = np.random.default_rng(0).random((10, 3, 4, 4)).astype(np.float32)
+    out = grid_mod.grid(mindspore.Tensor(imgs)).asnumpy()
+    assert out.shape == (3, 2 * 6 + 2, 8 * 6 + 2)  # nrow=8, padding=2
+    np.testing.assert_array_equal(out[:, 8:12, 2:6], imgs[8])
+    single = grid_mod.grid(mindspore.Tensor(imgs[0])).asnumpy()
+    np.testing.assert_array_equal(single, imgs[0])  # one image comes back as it is
+    two_d = grid_mod.grid(mindspore.Tensor(imgs[0, 0])).asnumpy()
+    np.testing.assert_array_equal(two_d, np.stack([imgs[0, 0]] * 3))
+    listed = grid_mod.grid([mindspore.Tensor(i) for i in imgs[:2]], padding=0).asnumpy()
+    np.testing.assert_array_equal(listed, np.concatenate([imgs[0], imgs[1]], 2))
+
+
+def test_make_grid_normalize(grid_mod):
+    import mindspore
+
+    imgs = np.stack([np.full((1, 2, 2), 2.0, np.float32), np.array([[[-1.0, 0.0], [1.0, 3.0]]], np.float32)])
+    whole = grid_mod.grid(mindspore.Tensor(imgs), normalize=True, padding=0).asnumpy()
+    np.testing.assert_allclose(whole[0], np.concatenate([(imgs[0, 0] + 1) / 4, (imgs[1, 0] + 1) / 4], 1))
+    ranged = grid_mod.grid(mindspore.Tensor(imgs), normalize=True, value_range=(0, 2), padding=0).asnumpy()
+    np.testing.assert_allclose(ranged[0], np.concatenate([np.ones((2, 2)), np.clip(imgs[1, 0], 0, 2) / 2], 1))
+    each = grid_mod.grid(mindspore.Tensor(imgs), normalize=True, scale_each=True, padding=0).asnumpy()
+    np.testing.assert_allclose(each[0, :, 2:], (imgs[1, 0] + 1) / 4)
+    np.testing.assert_allclose(each[0, :, :2], np.zeros((2, 2)))  # constant image: (x - x) / 1e-5
+    assert float(mindspore.Tensor(imgs).asnumpy().min()) == -1.0  # the input is not modified
+
+
+def test_save_image_rounds_and_writes(grid_mod, tmp_path):
+    import mindspore
+
+    imgs = _images(3, c=3)
+    imgs[0, 0, 0, 0] = 0.5
+    imgs[1, 0, 0, 0] = 1.7  # clamped
+    path = tmp_path / "grid.png"
+    grid_mod.save(mindspore.Tensor(imgs), str(path), nrow=3, padding=1)
+    got = np.asarray(Image.open(path))
+    grid = grid_mod.grid(mindspore.Tensor(imgs), nrow=3, padding=1).asnumpy()
+    expected = np.clip(grid * 255 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    np.testing.assert_array_equal(got, expected)
+    assert got[1, 1, 0] == 128 and got[1, 1 + 4, 0] == 255
+    buf = io.BytesIO()
+    grid_mod.save(mindspore.Tensor(imgs[0]), buf, format="png")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(buf.getvalue()))),
+                                  np.clip(imgs[0] * 255 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0))
+
+
+FAKE = """
+import torch
+import torchvision
+import torchvision.transforms as transforms
+
+
+def loader(offset=0):
+    ds = torchvision.datasets.FakeData(size=5, image_size=(3, 8, 6), num_classes=4,
+                                       transform=transforms.ToTensor(), random_offset=offset)
+    return torch.utils.data.DataLoader(ds, batch_size=2)
+"""
+
+
+def test_fake_data(tmp_path):
+    mod = _module(tmp_path, FAKE, "fake_mod")
+    loader = mod.loader()
+    batches = [(x.asnumpy(), y.asnumpy()) for x, y in loader]
+    assert len(loader) == 3 and [b[0].shape for b in batches] == [(2, 3, 8, 6), (2, 3, 8, 6), (1, 3, 8, 6)]
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    assert images.dtype == np.float32 and 0 <= images.min() and images.max() <= 1 and images.std() > 0.1
+    assert labels.dtype == np.int64 and set(labels) <= {0, 1, 2, 3}
+    again = np.concatenate([x.asnumpy() for x, _ in mod.loader()])
+    np.testing.assert_array_equal(images, again)  # each index draws the same sample, as torchvision's
+    shifted = np.concatenate([x.asnumpy() for x, _ in mod.loader(offset=1)])
+    np.testing.assert_array_equal(shifted[:4], images[1:])
+
+
+ONNX = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.rnn = nn.LSTM(4, 5, 2)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x, hidden):
+        out, hidden = self.rnn(self.emb(x), hidden)
+        return self.fc(out), hidden
+
+
+def export(path):
+    model = Net()
+    model.eval()
+    x = torch.LongTensor([[1, 2], [3, 4], [5, 6]])
+    hidden = (torch.zeros(2, 2, 5), torch.zeros(2, 2, 5))
+    torch.onnx.export(model, (x, hidden), path)
+    return model
+"""
+
+
+def test_onnx_export_writes_the_named_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MindSpore writes compile artifacts (rank_0/) to the working folder
+    mod = _module(tmp_path, ONNX, "onnx_mod")
+    path = tmp_path / "model.pt"  # written under exactly this name, not model.pt.onnx
+    model = mod.export(str(path))
+    assert path.is_file() and path.stat().st_size > 1000
+    assert not model.training
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    import mindspore
+
+    sess = onnxruntime.InferenceSession(str(path))
+    assert len(sess.get_inputs()) == 3  # the (h, c) state is two inputs, as in torch's export
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 10, (3, 2)).astype(np.int64)
+    h, c = (rng.standard_normal((2, 2, 5)).astype(np.float32) for _ in range(2))
+    outs = sess.run(None, dict(zip([i.name for i in sess.get_inputs()], [x, h, c])))
+    ref = model(mindspore.Tensor(x), (mindspore.Tensor(h), mindspore.Tensor(c)))
+    np.testing.assert_allclose(outs[0], ref[0].asnumpy(), rtol=1e-5, atol=1e-6)
