@@ -227,7 +227,7 @@ def test_runtime_helper_uses_the_file_line_endings():
 
 
 def test_reference_in_a_dropped_argument_leaves_no_marker_or_import():
-    data = b"import torch\nimport torch.nn as nn\n\nopt = torch.optim.Adam(params, foreach=0, differentiable=nn)\n"
+    data = b"import torch\nimport torch.distributed as dist\n\nopt = torch.optim.Adam(params, foreach=dist.no_such_api)\n"
     res = convert_source(data)
     assert b"import torch" not in res.output and b"untranslated" not in res.output, res.output
     assert not res.findings
