@@ -81,7 +81,7 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
     rules = rules or default_rules()
     # Python's own parser first: its messages are the clearest, and what it rejects (nesting too
     # deep, among others) never reaches libcst, whose parser can overflow its stack on it
-    bad = _python_syntax_error(data)
+    tree, bad = _python_parse(data)
     if bad is not None:
         result.status, result.error = "error", _describe(bad)
         return result
@@ -131,7 +131,8 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
                         "file left as is (please report this)")
         return result
     if ctx.findings:
-        locate_findings(module, source, ctx.findings, ctx.ordinals)
+        # positions come from Python's tree of the input, when that is the text converted
+        locate_findings(module, source, ctx.findings, ctx.ordinals, tree if original is None else None)
     result.findings = ctx.findings
     result.apis_found, result.apis_translated = ctx.apis_found, ctx.apis_translated
     result.output = output
@@ -142,11 +143,12 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
     return result
 
 
-def locate_findings(module: cst.Module, source: str, findings: list[Finding], ordinals: dict) -> None:
+def locate_findings(module: cst.Module, source: str, findings: list[Finding], ordinals: dict,
+                    tree: ast.AST | None = None) -> None:
     """Line and column of each finding, without libcst position metadata (which costs about
     as much as converting the file): a torch reference is the n-th occurrence of its spelling,
     and Python's own parser (fast, in C) says where that occurrence is."""
-    located = _reference_positions(source, {s for s, _ in ordinals.values()})
+    located = _reference_positions(source, {s for s, _ in ordinals.values()}, tree)
     last = (1, 1)
     for f in findings:
         node = f.node
@@ -164,11 +166,12 @@ def locate_findings(module: cst.Module, source: str, findings: list[Finding], or
         f.node = None
 
 
-def _reference_positions(source: str, spellings: set[str]) -> dict[str, list[tuple[int, int]]]:
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return {}
+def _reference_positions(source: str, spellings: set[str], tree: ast.AST | None = None) -> dict[str, list[tuple[int, int]]]:
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return {}
     lines = source.splitlines()
     inner: set[int] = set()
     found: dict[str, list[tuple[int, int]]] = {}
@@ -295,13 +298,15 @@ def _split_footer(data: bytes) -> tuple[bytes, bytes]:
     """(the file up to its last line of code, the blank and comment-only lines after it)."""
     lines = data.splitlines(keepends=True)
     i = len(lines)
-    while i and (not lines[i - 1].strip(b" \t\x0c\r\n") or lines[i - 1].lstrip(b" \t\x0c").startswith(b"#")):
+    # blank lines, comment lines and lone backslashes (a continuation into nothing, which libcst
+    # rejects at the end of a file)
+    while i and (lines[i - 1].strip(b" \t\x0c\r\n") in (b"", b"\\") or lines[i - 1].lstrip(b" \t\x0c").startswith(b"#")):
         i -= 1
     if i == len(lines) or not lines[i - 1:i] or not lines[i - 1].endswith((b"\n", b"\r")):
         return data, b""  # nothing after the last line of code (or no line break before it)
     cut = len(data) - sum(map(len, lines[i:]))
     body, tail = data[:cut], data[cut:]
-    if b"#" in tail and _python_syntax_error(body) is not None:
+    if (b"#" in tail or b"\\" in tail) and _python_syntax_error(body) is not None:
         return data, b""  # a line starting with # closed a string (`#\"\"\"`): it is code
     return body, tail
 
@@ -334,17 +339,21 @@ def undecodable(data: bytes) -> str | None:
 
 def _python_syntax_error(data: bytes) -> SyntaxError | None:
     """The error this Python reports for the source, or None if it parses."""
+    return _python_parse(data)[1]
+
+
+def _python_parse(data: bytes) -> tuple[ast.AST | None, SyntaxError | None]:
+    """(Python's tree of the source, None), or (None, the error this Python reports for it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # invalid escape sequences and such are not our business
         try:
-            ast.parse(data)
+            return ast.parse(data), None
         except SyntaxError as exc:
-            return exc
+            return None, exc
         except (RecursionError, MemoryError):
-            return SyntaxError("too deeply nested for Python to parse")
+            return None, SyntaxError("too deeply nested for Python to parse")
         except ValueError as exc:  # NUL bytes (caught before), other source it cannot read
-            return SyntaxError(str(exc))
-    return None
+            return None, SyntaxError(str(exc))
 
 
 def _describe(exc: SyntaxError) -> str:

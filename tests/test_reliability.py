@@ -234,6 +234,30 @@ def test_reference_in_a_dropped_argument_leaves_no_marker_or_import():
     assert convert_source(res.output).output == res.output
 
 
+def test_a_template_call_whose_arguments_do_not_bind_is_marked_not_crashed():
+    # found by test_properties: `legacy_tensor(mindspore.bool_, {*})` cannot be filled from `dim=`
+    data = b"import torch\n\nx = torch.BoolTensor(dim=torch.BoolTensor(dim=0, *args), *args)\n"
+    res = convert_source(data)
+    assert res.status == "converted" and b"untranslated torch.BoolTensor: unexpected keyword argument 'dim'" in res.output
+    assert b"def legacy_tensor" not in res.output  # no helper for a call left untranslated
+    assert convert_source(res.output).output == res.output
+
+
+def test_an_integer_filled_before_a_dot_is_parenthesized():
+    # found by test_properties: `{elements}.unsqueeze(-1)` with elements=0 gave `0.unsqueeze(-1)`
+    res = convert_source(b"import torch\nx = torch.isin(elements=0, test_elements=t)\n")
+    assert b"(0).unsqueeze(-1)" in res.output, res.output
+    ast.parse(res.output)
+
+
+def test_a_lone_backslash_ending_the_file_is_kept():
+    # found by test_properties: Python accepts a continuation into the end of the file, libcst does not
+    data = b"import torch\nimport torch.nn as nn\n\nx = nn.ReLU()\n\\\n "
+    res = convert_source(data)
+    assert res.status == "converted" and res.output.endswith(b"\n\\\n "), res.output
+    ast.parse(res.output)
+
+
 def test_comments_of_a_dropped_zero_grad_are_kept():
     data = b"import torch\nx = torch.zeros(1)\n# reset the gradients\noptimizer.zero_grad()  # why\ny = 2\n"
     out = convert_source(data).output

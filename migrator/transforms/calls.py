@@ -65,14 +65,16 @@ def _whole_item(template: str, start: int, end: int) -> bool:
 def fill(ctx: FileContext, template: str, bound: Bound | None, receiver, extra: dict[str, str] | None = None) -> cst.BaseExpression:
     def sub(m: re.Match) -> str:
         key = m.group(1)
-        wrap = code if _whole_item(template, m.start(), m.end()) else atom_code
-        if key == "self":
-            return wrap(receiver)
         if extra and key in extra:
             return extra[key]
         if key == "*":  # all *args as written
             return ", ".join(code(a.value) if a.star != "*" else "*" + code(a.value) for a in bound.star)
-        return wrap(bound.values[key])
+        node = receiver if key == "self" else bound.values[key]
+        if _whole_item(template, m.start(), m.end()):
+            return code(node)
+        if template.startswith(".", m.end()) and isinstance(node, cst.Integer) and not node.lpar:
+            return f"({code(node)})"  # `0.x` is not an attribute of 0
+        return atom_code(node)
 
     return render_code(ctx, re.sub(r"\{([\w*]+)\}", sub, template))
 
@@ -93,19 +95,25 @@ def choose_template(rule: Rule, bound: Bound | None) -> str | None:
 
 def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     """Translate ``call`` by ``rule``; raises Untranslated when it cannot."""
-    if rule.runtime:
+    result = _apply_rule(ctx, rule, call, receiver)
+    if rule.runtime:  # only once translated: an untranslated call needs no helper
         from . import runtime
         runtime.require(ctx, rule.runtime)
+    return result
+
+
+def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     if rule.handler:
         return handlers.get(rule.handler)(ctx, rule, call, receiver)
     sig = rule.signature
     bound: Bound | None = None
+    unbound: str | None = None  # why the arguments did not bind, when they are passed through as written
     if sig is not None:
         try:
             bound = bind(sig, call.args)
         except BindError as exc:
             if _passes_args_through(rule):
-                bound = None
+                bound, unbound = None, str(exc)
             else:
                 raise Untranslated(str(exc)) from None
     if bound is not None:
@@ -116,6 +124,8 @@ def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseE
     if template is not None:
         if template == "":
             return None  # the call is dropped (caller removes the statement)
+        if unbound is not None and re.search(r"\{(?!self\}|args\})[\w*]+\}", template):
+            raise Untranslated(unbound)  # the template names arguments the call does not bind to
         if "{args}" in template:
             args_text = ", ".join(_arg_text(a) for a in _mapped_args(ctx, rule, call, bound))
             return fill(ctx, template, bound, receiver, {"args": args_text})
