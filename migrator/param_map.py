@@ -843,45 +843,46 @@ def needs_naming_fix(init: cst.FunctionDef) -> bool:
     parameters without the attribute prefix (``0.conv.weight``, colliding between two lists), and a
     tied parameter or a module bound to two attributes keeps the name of one assignment rather
     than of its first attribute path. ``self.update_parameters_name()`` at the end of ``__init__``
-    renames every parameter to its first attribute path, as torch's state_dict order has it."""
+    renames every parameter to its first attribute path, as torch's state_dict order has it.
+    (The converter asks ``naming_fix_signal`` of each statement during its own walk instead.)"""
     params = init.params.params
     me = params[0].name.value if params else "self"
     found = False
 
     class V(cst.CSTVisitor):
-        def visit_FunctionDef(self, node):
-            return node is init
-
-        def visit_ClassDef(self, node):
-            return False
-
-        def visit_Call(self, node):
+        def on_visit(self, node):
             nonlocal found
-            f = node.func
-            if isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
-                    and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}":
-                found = True
-
-        def visit_AugAssign(self, node):
-            nonlocal found
-            n = dotted_name(node.target)
-            if n is not None and n.startswith(me + ".") and n.count(".") == 1:
-                found = True
-
-        def visit_Assign(self, node):
-            nonlocal found
-            src = dotted_name(node.value)
-            for t in node.targets:
-                n = dotted_name(t.target)
-                if n is None or not n.startswith(me + "."):
-                    if isinstance(t.target, cst.Subscript) and (dotted_name(t.target.value) or "").startswith(me + "."):
-                        found = True
-                    continue
-                if src is not None and src.startswith(me + ".") and n != src:
-                    found = True  # a tie (self.a.w = self.b.w) or an alias (self.b = self.a)
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not init:
+                return False
+            found = found or naming_fix_signal(node, me)
+            return not found
 
     init.visit(V())
     return found
+
+
+def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
+    """Is this node (directly in ``__init__``, whose first parameter is ``me``) a reason for
+    ``needs_naming_fix``: ``me.layers.append(...)``, ``me.x += ...``, ``me.a.w = me.b.w``,
+    ``me.b = me.a``, ``me.d[k] = ...``?"""
+    if isinstance(node, cst.Call):
+        f = node.func
+        return isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
+            and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}"
+    if isinstance(node, cst.AugAssign):
+        n = dotted_name(node.target)
+        return n is not None and n.startswith(me + ".") and n.count(".") == 1
+    if isinstance(node, cst.Assign):
+        src = dotted_name(node.value)
+        for t in node.targets:
+            n = dotted_name(t.target)
+            if n is None or not n.startswith(me + "."):
+                if isinstance(t.target, cst.Subscript) and (dotted_name(t.target.value) or "").startswith(me + "."):
+                    return True
+                continue
+            if src is not None and src.startswith(me + ".") and n != src:
+                return True  # a tie (self.a.w = self.b.w) or an alias (self.b = self.a)
+    return False
 
 
 def _attr(node: cst.Attribute) -> str:

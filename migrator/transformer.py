@@ -13,15 +13,18 @@ import libcst as cst
 
 from .context import FileContext, Untranslated
 from .names import dotted_name
+from .param_map import naming_fix_signal
 from .transforms import calls, classes, imports, markers, methods, runtime, training
 
 
 
 class _Scope:
-    __slots__ = ("kind", "is_cell", "name")
+    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix")
 
     def __init__(self, kind: str, name: str, is_cell: bool = False):
         self.kind, self.name, self.is_cell = kind, name, is_cell
+        self.init_of: str | None = None  # a Cell's __init__: its first parameter (`self`)
+        self.naming_fix = False  # that __init__ needs param_map.NAMING_FIX (see naming_fix_signal)
 
 
 class Converter(cst.CSTTransformer):
@@ -29,6 +32,7 @@ class Converter(cst.CSTTransformer):
         super().__init__()
         self.ctx = ctx
         self.convert_methods = convert_methods
+        self._hooks: dict[tuple, object] = {}  # see _hook
         self.kinds = methods.Kinds()
         self.known_cells: set[str] = set()
         self.scopes: list[_Scope] = []
@@ -52,6 +56,28 @@ class Converter(cst.CSTTransformer):
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
         self.fresh_names: set[str] = set()
         self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
+
+    # ---- dispatch: libcst looks up visit_<Type> by formatting a name and getattr for every node
+    # and every field of it; one dict lookup per (type, field) is the same thing, cheaper ---------
+    def on_visit(self, node) -> bool:
+        fn = _hook(self, "visit_", type(node))
+        return fn is None or fn(self, node) is not False
+
+    def on_leave(self, original_node, updated_node):
+        fn = _hook(self, "leave_", type(original_node))
+        return updated_node if fn is None else fn(self, original_node, updated_node)
+
+    def on_visit_attribute(self, node, attribute) -> None:
+        if attribute in _HOOKED_FIELDS:  # most fields (whitespace, parentheses...) have no hook
+            fn = _hook(self, "visit_", type(node), attribute)
+            if fn is not None:
+                fn(self, node)
+
+    def on_leave_attribute(self, original_node, attribute) -> None:
+        if attribute in _HOOKED_FIELDS:
+            fn = _hook(self, "leave_", type(original_node), attribute)
+            if fn is not None:
+                fn(self, original_node)
 
     # ---- statement frames (markers attach to the statement that holds the finding) -----
     def _push(self) -> None:
@@ -212,15 +238,18 @@ class Converter(cst.CSTTransformer):
         return updated_node
 
     def visit_FunctionDef(self, node) -> None:
-        self.scopes.append(_Scope("function", node.name.value))
+        scope = _Scope("function", node.name.value)
+        if node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
+                and self.scopes[-1].is_cell:
+            scope.init_of = node.params.params[0].name.value if node.params.params else "self"
+        self.scopes.append(scope)
         self.kinds.push()  # the body sees the module's kinds; parameters shadow them
         methods.bind_parameters(node, self.kinds)
 
     def leave_FunctionDef(self, original_node, updated_node):
-        self.scopes.pop()
+        scope = self.scopes.pop()
         self.kinds.pop()
-        if original_node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
-                and self.scopes[-1].is_cell:
+        if scope.naming_fix:
             updated_node = _with_naming_fix(original_node, updated_node)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
@@ -371,7 +400,13 @@ class Converter(cst.CSTTransformer):
         return None
 
     # ---- calls --------------------------------------------------------------------------
+    def _naming_fix_signal(self, node) -> None:
+        scope = self.scopes[-1] if self.scopes else None
+        if scope is not None and scope.init_of is not None and not scope.naming_fix:
+            scope.naming_fix = naming_fix_signal(node, scope.init_of)
+
     def visit_Call(self, node) -> None:
+        self._naming_fix_signal(node)
         self._call_funcs.add(node.func)
         self._call_marks.append((len(self.ctx.findings), len(self.ctx.torch_refs_left)))
 
@@ -478,7 +513,11 @@ class Converter(cst.CSTTransformer):
         return updated_node
 
     # ---- what names hold (for method receivers) ------------------------------------------
+    def visit_AugAssign(self, node) -> None:
+        self._naming_fix_signal(node)
+
     def visit_Assign(self, node) -> None:
+        self._naming_fix_signal(node)
         kind = self._value_kind(node.value)
         for t in node.targets:
             self.kinds.set(t.target, kind)
@@ -507,6 +546,26 @@ class Converter(cst.CSTTransformer):
         return methods.expr_kind(value, self.kinds)
 
 
+def _hook(converter, prefix: str, node_type: type, attribute: str | None = None):
+    """The function ``getattr(converter, f"{prefix}{node_type.__name__}[_{attribute}]")`` would bind
+    (None if there is none), cached per converter (one file: a class patched later still counts)."""
+    key = (prefix, node_type, attribute)
+    try:
+        return converter._hooks[key]
+    except KeyError:
+        name = prefix + node_type.__name__ + (f"_{attribute}" if attribute else "")
+        fn = getattr(type(converter), name, None)
+        if fn is not None and _is_libcst_stub(fn):
+            fn = None
+        converter._hooks[key] = fn
+        return fn
+
+
+def _is_libcst_stub(fn) -> bool:
+    """libcst's visitor classes define a no-op visit_/leave_ method for every node type and field."""
+    return getattr(fn, "__module__", "").startswith("libcst")
+
+
 def _wire_compound_statements() -> None:
     """Markers attach to the statement that holds the finding: compound statements open a
     frame too. Wired around each class's own visit_/leave_ methods (not in on_visit) so other
@@ -528,6 +587,11 @@ def _wire_compound_statements() -> None:
 
 
 _wire_compound_statements()
+# the fields some visit_<Type>_<field> / leave_<Type>_<field> hook watches (`attr` of Attribute...)
+_HOOKED_FIELDS = frozenset(
+    name.split("_", 2)[2] for name in dir(Converter)
+    if name.startswith(("visit_", "leave_")) and name.count("_") >= 2 and name.split("_", 2)[1] in dir(cst)
+    and not _is_libcst_stub(getattr(Converter, name)))
 
 
 def _is_self_assignment(small) -> bool:
@@ -560,11 +624,11 @@ def _param_renames(ctx, node: cst.ClassDef) -> dict:
 
 
 def _with_naming_fix(original, updated):
-    """End a Cell's __init__ with self.update_parameters_name() where MindSpore would otherwise name
-    parameters differently from torch (see param_map.needs_naming_fix): checkpoints load by name."""
-    from .param_map import NAMING_FIX, NAMING_FIX_COMMENT, needs_naming_fix
+    """End a Cell's __init__ with self.update_parameters_name(): MindSpore would otherwise name
+    its parameters differently from torch (see param_map.needs_naming_fix); checkpoints load by name."""
+    from .param_map import NAMING_FIX, NAMING_FIX_COMMENT
 
-    if not isinstance(updated.body, cst.IndentedBlock) or not needs_naming_fix(original):
+    if not isinstance(updated.body, cst.IndentedBlock):
         return updated
     me = original.params.params[0].name.value if original.params.params else "self"
     line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
