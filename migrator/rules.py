@@ -37,6 +37,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
     "warn": ((str,), "a caveat reported (as a note) at every use the rule translates"),
+    "decorator": ((str,), "'drop': used as a decorator (`@torch.jit.ignore`, `@torch.jit.unused(...)`), it is removed"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
@@ -72,6 +73,7 @@ class Rule:
     unsupported: str | None = None
     note: str | None = None
     warn: str | None = None
+    decorator: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     param_transforms: dict[str, str] = field(default_factory=dict)
@@ -114,7 +116,9 @@ class Rule:
             return self.template
         if self.templates:
             return " | ".join(t for _, t in self.templates)
-        return self.handler
+        if self.handler:
+            return self.handler
+        return "(decorator removed)" if self.decorator == "drop" else None
 
 
 def _check_rule(source: str, key: str, body: object) -> Rule:
@@ -147,11 +151,13 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
             raise RuleError(f"{where}: unknown example key {sorted(bad)[0]!r} (known: {', '.join(sorted(EXAMPLE_KEYS))})")
         if "expr" not in ex:
             raise RuleError(f"{where}: an example needs `expr`")
-    has_target = any(k in body for k in ("to", "template", "templates", "handler"))
+    has_target = any(k in body for k in ("to", "template", "templates", "handler", "decorator"))
     if "unsupported" in body and has_target:
         raise RuleError(f"{where}: a rule is either `unsupported` or has a target, not both")
     if "unsupported" not in body and not has_target:
-        raise RuleError(f"{where}: needs `to`, `template(s)`, `handler` or `unsupported`")
+        raise RuleError(f"{where}: needs `to`, `template(s)`, `handler`, `decorator` or `unsupported`")
+    if body.get("decorator", "drop") != "drop":
+        raise RuleError(f"{where}: decorator must be \"drop\"")
     if body.get("receiver", "tensor") not in RECEIVERS:
         raise RuleError(f"{where}: receiver must be one of {sorted(RECEIVERS)}")
     if not key.startswith(("torch", "torchvision", "torchaudio")):

@@ -33,6 +33,7 @@ class Converter(cst.CSTTransformer):
         self.ctx = ctx
         self.convert_methods = convert_methods
         self._hooks: dict[tuple, object] = {}  # see _hook
+        self._dropped_decorators: set[cst.Decorator] = set()
         self.kinds = methods.Kinds()
         self.known_cells: set[str] = set()
         self.scopes: list[_Scope] = []
@@ -235,7 +236,35 @@ class Converter(cst.CSTTransformer):
     def leave_ClassDef(self, original_node, updated_node):
         self.scopes.pop()
         self._param_renames.pop()
-        return updated_node
+        return self._without_dropped_decorators(updated_node)
+
+    def visit_Decorator(self, node) -> bool:
+        """`@torch.jit.ignore`, `@torch.jit.unused(...)`: decorators whose rule says `drop` go."""
+        expr = node.decorator.func if isinstance(node.decorator, cst.Call) else node.decorator
+        qualified = self.ctx.table.resolve(expr) or self._star(dotted_name(expr))
+        rule = self.ctx.rule(qualified) if qualified else None
+        if rule is not None and rule.translated and rule.decorator == "drop":
+            self.ctx.translated()
+            self._dropped_decorators.add(node)
+            node.visit(_ReferenceCounter(self.ctx))  # findings after it are located by counting references
+            return False  # nothing inside it is a use to translate or report
+        return True
+
+    def _without_dropped_decorators(self, node):
+        if not any(d in self._dropped_decorators for d in node.decorators):
+            return node
+        kept, comments = [], []  # the comments above and on a dropped decorator move to what follows it
+        for d in node.decorators:
+            if d in self._dropped_decorators:
+                comments.extend(d.leading_lines)
+                if d.trailing_whitespace.comment is not None:
+                    comments.append(cst.EmptyLine(comment=d.trailing_whitespace.comment))
+                continue
+            kept.append(d.with_changes(leading_lines=[*comments, *d.leading_lines]) if comments else d)
+            comments = []
+        if not kept:
+            return node.with_changes(decorators=[], leading_lines=[*node.leading_lines, *comments])
+        return node.with_changes(decorators=kept, lines_after_decorators=[*comments, *node.lines_after_decorators])
 
     def visit_FunctionDef(self, node) -> None:
         scope = _Scope("function", node.name.value)
@@ -251,6 +280,7 @@ class Converter(cst.CSTTransformer):
         self.kinds.pop()
         if scope.naming_fix:
             updated_node = _with_naming_fix(original_node, updated_node)
+        updated_node = self._without_dropped_decorators(updated_node)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             self.ctx.translated()
@@ -387,7 +417,8 @@ class Converter(cst.CSTTransformer):
         if _is_package_reference(qualified):
             return updated
         reason = rule.unsupported if rule is not None and rule.unsupported else (
-            "only its calls are translated" if rule is not None else "no MindSpore mapping known")
+            "translated only as a decorator (which is removed)" if rule is not None and rule.decorator
+            else "only its calls are translated" if rule is not None else "no MindSpore mapping known")
         self.ctx.untranslated(qualified, reason, original)
         return self.ctx.torch_reference(qualified, local) or updated
 
@@ -544,6 +575,26 @@ class Converter(cst.CSTTransformer):
             if name in self.known_cells:
                 return "module"
         return methods.expr_kind(value, self.kinds)
+
+
+class _ReferenceCounter(cst.CSTVisitor):
+    """Counts the torch references of a subtree the converter skips (as Converter.visit_Attribute
+    and visit_Name do), so that the ordinals of later references stay right."""
+
+    def __init__(self, ctx: FileContext):
+        super().__init__()
+        self.ctx = ctx
+
+    def visit_Attribute(self, node) -> bool:
+        if self.ctx.table.resolve(node) is not None:
+            self.ctx.count_reference(node, dotted_name(node))
+        else:
+            node.value.visit(self)  # not `attr`: a field name is not a reference
+        return False
+
+    def visit_Name(self, node) -> None:
+        if node.value in self.ctx.table.aliases:
+            self.ctx.count_reference(node, node.value)
 
 
 def _hook(converter, prefix: str, node_type: type, attribute: str | None = None):

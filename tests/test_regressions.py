@@ -65,3 +65,36 @@ def test_module_level_alias_rebinding_is_not_rewritten_into_an_assignment_to_a_d
                    "def f(x):\n    return F.relu(make(3, 4, 3)(x))\n").ms_code
     compile(code, "<ms>", "exec")
     assert "ops.relu" in code and "nn.Conv2d(3, 4, 3, pad_mode='pad', has_bias=True)" in code
+
+
+DECORATED = """
+import torch
+from torch.jit import ignore
+
+class A:
+    # above
+    @torch.jit.ignore  # on it
+    @staticmethod
+    # between
+    @torch.jit.unused
+    def f(x):
+        return torch.jit.ignore(x)
+
+@ignore()
+def g():
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+"""
+
+
+def test_dropped_decorators_keep_their_comments_and_later_findings_their_place():
+    """timm: 360 `@torch.jit.ignore`; a decorator rule removes the decorator, not its comments,
+    and the references it held still count when later findings are located."""
+    conv = convert(DECORATED)
+    code = conv.ms_code
+    assert "@staticmethod" in code and "@torch" not in code and "@ignore" not in code and "torch.jit import" not in code
+    for comment in ("# above", "# on it", "# between"):
+        assert comment in code
+    assert "return False or False" in code
+    [finding] = [f for f in conv.findings if f.kind == "untranslated"]
+    assert (finding.api, finding.line, finding.col) == ("torch.jit.ignore", 12, 16), finding
+    assert convert(code).ms_code == code

@@ -103,6 +103,8 @@ def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseE
 
 
 def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
+    if not (rule.to or rule.template is not None or rule.templates or rule.handler):
+        raise Untranslated("translated only as a decorator (which is removed)")
     if rule.handler:
         return handlers.get(rule.handler)(ctx, rule, call, receiver)
     sig = rule.signature
@@ -179,6 +181,8 @@ def _mapped_args(ctx: FileContext, rule: Rule, call: cst.Call, bound: Bound | No
                     items.extend(("*", a, a, True) for a in bound.star)  # type: ignore[misc]
             continue
         if p.kind == "starstar" or p.name not in bound.values or p.name in rule.drop:
+            continue
+        if p.name in rule.unsupported_args:  # only its default gets here (`dtype=None`): as if not given
             continue
         value = bound.values[p.name]
         if p.name in rule.transform:
