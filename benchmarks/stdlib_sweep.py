@@ -203,8 +203,11 @@ def torch_pass(exe: str, stdlib: str, files: list[str], work: str, jobs: int, he
     outdir = os.path.join(work, "torch_out")
     os.makedirs(outdir, exist_ok=True)
     tasks = [(p, h, os.path.join(outdir, f"{i}_{j}.py")) for i, p in enumerate(valid) for j, h in enumerate(headers)]
-    with mp.get_context("fork").Pool(jobs) as pool:
-        recs = list(pool.imap_unordered(_torch_one, tasks, chunksize=4))
+    if jobs <= 1:  # in this process: a fork from a process that runs MindSpore threads can hang
+        recs = [_torch_one(t) for t in tasks]
+    else:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            recs = list(pool.imap_unordered(_torch_one, tasks, chunksize=4))
     converted = [r for r in recs if r.get("out")]
     bad_parse = parses(exe, [r["out"] for r in converted])
     for r in converted:

@@ -510,16 +510,17 @@ def test_stdlib_mirror_is_byte_identical(tmp_path):
 
 
 def test_stdlib_sample_with_torch_imports(tmp_path):
-    """A random sample (new each run; the seed is printed) with torch imports inserted: no
-    crash, the output parses, a second conversion changes nothing."""
+    """A random sample (new each local run, the same in CI; the seed is printed) with torch
+    imports inserted: no crash, the output parses, a second conversion changes nothing."""
     sweep = _sweep()
-    seed = int(os.environ.get("MS_MIGRATE_SWEEP_SEED", time.time_ns() % 100000))
+    seed = int(os.environ.get("MS_MIGRATE_SWEEP_SEED", 0 if os.environ.get("MS_MIGRATE_CI") else time.time_ns() % 100000))
     print(f"stdlib sample seed: {seed} (MS_MIGRATE_SWEEP_SEED={seed} repeats it)")
     _, stdlib = sweep.interpreter_info(sys.executable)
     import random
     py = [f for f in sweep.stdlib_files(stdlib) if f.endswith(".py") and os.path.getsize(os.path.join(stdlib, f)) < 40000]
     files = sorted(random.Random(seed).sample(py, 24))
-    t = sweep.torch_pass(sys.executable, stdlib, files, str(tmp_path), jobs=2, headers=list(sweep.HEADERS))
+    # in this process (jobs=1): forking the test process, which has run torch and MindSpore, can hang
+    t = sweep.torch_pass(sys.executable, stdlib, files, str(tmp_path), jobs=1, headers=list(sweep.HEADERS))
     assert (t["crashes"], t["unparsable"], t["not_idempotent"], t["rejected_by_parser"]) == (0, 0, 0, 0), t["examples"]
 
 
