@@ -20,11 +20,20 @@ def rule_records(rules: RuleSet) -> list[dict]:
             # true only when the rule's examples are executed in both frameworks by
             # tests/test_rule_examples.py (which fails the suite if any disagree)
             "tested": bool(r.all_examples()) and r.translated,
-            "note": r.note,
+            "note": _note(r),
             "aliases": r.aliases,
             "source": r.source,
         })
     return out
+
+
+def _note(r) -> str | None:
+    extra = []
+    if r.as_value:
+        extra.append(f"passed as a value: `{r.as_value.split('.')[1]}` (a runtime helper taking torch's arguments)")
+    if r.decorator == "drop" and "decorator" not in (r.note or ""):
+        extra.append("as a decorator: removed")
+    return "; ".join([r.note, *extra] if r.note else extra) or None
 
 
 def _cell(text) -> str:

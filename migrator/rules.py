@@ -8,6 +8,7 @@ The schema is documented in ``rules/README.md``; every key a rule may carry is l
 from __future__ import annotations
 
 import os
+import re
 import sys
 try:
     import tomllib
@@ -37,6 +38,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
     "warn": ((str,), "a caveat reported (as a note) at every use the rule translates"),
+    "as_value": ((str,), "runtime helper class (`helper_file.ClassName`) taking torch's arguments, used where the API is passed as a value (`act_layer=nn.GELU`)"),
     "decorator": ((str,), "'drop': used as a decorator (`@torch.jit.ignore`, `@torch.jit.unused(...)`), it is removed"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
@@ -74,6 +76,7 @@ class Rule:
     note: str | None = None
     warn: str | None = None
     decorator: str | None = None
+    as_value: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     param_transforms: dict[str, str] = field(default_factory=dict)
@@ -156,6 +159,8 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
         raise RuleError(f"{where}: a rule is either `unsupported` or has a target, not both")
     if "unsupported" not in body and not has_target:
         raise RuleError(f"{where}: needs `to`, `template(s)`, `handler`, `decorator` or `unsupported`")
+    if "as_value" in body and not re.fullmatch(r"[a-z_][a-z0-9_]*\.[A-Za-z_]\w*", body["as_value"]):
+        raise RuleError(f"{where}: as_value must be `helper_file.ClassName`")
     if body.get("decorator", "drop") != "drop":
         raise RuleError(f"{where}: decorator must be \"drop\"")
     if body.get("receiver", "tensor") not in RECEIVERS:

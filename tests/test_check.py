@@ -29,7 +29,7 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(4, 2)
-        self.fc64 = nn.Linear(4, 2, dtype=torch.float64)
+        self.pad = nn.Conv2d(3, 3, 3, padding_mode="reflect")
 
     def forward(self, x):
         y = torch.sigmoid(self.fc(x))
@@ -38,7 +38,7 @@ class Net(nn.Module):
         return F.relu(z) + w
 """
 MIXED_EXPECTED = [
-    (10, 21, "MSM003", "torch.nn.Linear"),
+    (10, 20, "MSM003", "torch.nn.Conv2d"),
     (14, 13, "MSM001", "torch.some_api_nobody_has"),
 ]
 CLEAN_TORCH = """\
@@ -107,7 +107,7 @@ def test_mixed_file_reports_only_the_untranslated_uses(tmp_path):
     assert [(l, c, code) for _, l, c, code, _ in lines] == [(l, c, code) for l, c, code, _ in MIXED_EXPECTED]
     assert all(path == str(p) for path, *_ in lines)
     assert "torch.some_api_nobody_has: no MindSpore translation known" in lines[1][4]
-    assert "argument `dtype`" in lines[0][4]  # the reason is given
+    assert "argument `padding_mode`" in lines[0][4]  # the reason is given
     assert "another_unknown_api" not in r.stdout  # suppressed on its line
     assert "2 findings in 1 of 1 file" in r.stderr
 
@@ -159,7 +159,7 @@ def test_unsupported_rule_from_the_shipped_rules(tmp_path):
 
 
 def test_notes_only_when_selected():
-    src = b"import torch.nn as nn\n\nmakers = [nn.Conv2d]\n"  # a translated layer used without a call
+    src = b"import torch.nn as nn\n\nmakers = [nn.Conv1d]\n"  # a translated layer used without a call
     assert check.check_source(src, "n.py") != []
     findings = [f for f in check.check_source(src, "n.py") if f.code in check.selected_codes()]
     assert findings == []

@@ -36,6 +36,17 @@ def ms_names(rule):
     return names
 
 
+@pytest.mark.parametrize("rule", [r for r in RULES if r.as_value], ids=[r.torch for r in RULES if r.as_value])
+def test_as_value_helpers_are_subclasses_of_the_target(rule):
+    """The class used where a layer is passed as a value is the rule's MindSpore class, taking
+    torch's arguments: isinstance checks against the MindSpore class still hold."""
+    helper, name = rule.as_value.split(".")
+    ns: dict = {}
+    exec(compile((RUNTIME_DIR / f"{helper}.py").read_text(), f"{helper}.py", "exec"), ns)
+    assert name in ns, f"{helper}.py defines no {name}"
+    assert issubclass(ns[name], resolve_ms(rule.to)), f"{name} is not a {rule.to}"
+
+
 @pytest.mark.parametrize("rule", RULES, ids=[r.torch for r in RULES])
 def test_targets_exist_in_mindspore(rule):
     if rule.to and "." not in rule.to:  # a runtime helper copied into the output

@@ -105,6 +105,8 @@ def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseE
 def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     if not (rule.to or rule.template is not None or rule.templates or rule.handler):
         raise Untranslated("translated only as a decorator (which is removed)")
+    if rule.as_value and _bound_at_run_time(rule, call):
+        return _as_value_call(ctx, rule, call)
     if rule.handler:
         return handlers.get(rule.handler)(ctx, rule, call, receiver)
     sig = rule.signature
@@ -136,6 +138,38 @@ def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.Base
         raise Untranslated("no template fits the arguments given")
     args = _mapped_args(ctx, rule, call, bound)
     return _make_call(ctx, rule.to, call, receiver, args, bound)
+
+
+def _as_value_call(ctx: FileContext, rule: Rule, call: cst.Call) -> cst.Call:
+    """The call as written, on the rule's as_value helper: a subclass of the MindSpore class that
+    takes torch's arguments (and refuses, when called, the values it cannot honour)."""
+    from . import runtime
+
+    helper, name = rule.as_value.split(".")
+    runtime.require(ctx, helper)
+    return call.with_changes(func=cst.Name(name))
+
+
+def _bound_at_run_time(rule: Rule, call: cst.Call) -> bool:
+    """Arguments only the run time knows: `nn.Conv2d(c, c, 3, **kw)`, or a value for an argument
+    the static translation cannot take (`dtype=dtype`)."""
+    if any(a.star for a in call.args):
+        return True
+    if rule.signature is None or not rule.unsupported_args:
+        return False
+    try:
+        bound = bind(rule.signature, call.args)
+    except BindError:
+        return False
+    return any(name in bound.values and not _is_literal(bound.values[name]) for name in rule.unsupported_args)
+
+
+def _is_literal(node: cst.BaseExpression) -> bool:
+    try:
+        literal(node)
+        return True
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
 
 
 def _arg_text(a: cst.Arg) -> str:
