@@ -16,11 +16,14 @@ from .rules import RuleSet, default_rules
 
 
 def layer_rule_for(cls, rules: RuleSet):
-    """The rule of a torch layer class (``torch.nn.BatchNorm2d``), or None for user classes."""
-    mod = getattr(cls, "__module__", "")
-    if not mod.startswith("torch.nn"):
-        return None
-    return rules.get(f"torch.nn.{cls.__name__}")
+    """The rule of a torch layer class (``torch.nn.BatchNorm2d``), also for a user class derived
+    from one (``class LayerNorm2d(nn.LayerNorm)``: same parameters), or None for other classes."""
+    for base in getattr(cls, "__mro__", (cls,)):
+        if getattr(base, "__module__", "").startswith("torch.nn") and base.__name__ != "Module":
+            rule = rules.get(f"torch.nn.{base.__name__}")
+            if rule is not None:
+                return rule
+    return None
 
 
 def torch_module_name_map(module, rules: RuleSet | None = None) -> dict[str, tuple[str, str | None] | None]:

@@ -375,6 +375,11 @@ class _ClassScanner:
 
     def _ordered_dict(self, call: cst.Call, env: dict, depth: int) -> _ListVal:
         lv = _ListVal(is_dict=True)
+        keywords = [a for a in call.args if a.keyword is not None and not a.star]
+        if keywords and len(keywords) == len(call.args):  # dict(wte=nn.Embedding(...), h=nn.ModuleList(...))
+            for a in keywords:
+                lv.items.append((a.keyword.value, self._classify(a.value, env, depth)))
+            return lv
         if not call.args:
             return lv
         arg = call.args[0].value
@@ -896,9 +901,17 @@ def class_layer_members(ctx, node: cst.ClassDef) -> dict[str, str]:
         scanner.scan()
     except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError):
         return {}  # never cost the user the conversion
-    out = {}
+    out: dict[str, str] = {}
+
+    def walk(path: str, spec) -> None:  # containers with named entries: `transformer.wpe`
+        if not isinstance(spec, dict):
+            return
+        if spec.get("kind") == "layer":
+            out[path] = spec["torch"]
+        elif spec.get("kind") in ("dict", "sequential", "list"):
+            for key, item in spec.get("items", {}).items():
+                walk(f"{path}.{key}", item)
+
     for name, specs in scanner.members.items():
-        merged = _choice([_finish(sp) for sp in specs])
-        if isinstance(merged, dict) and merged.get("kind") == "layer":
-            out[name] = merged["torch"]
+        walk(name, _choice([_finish(sp) for sp in specs]))
     return out

@@ -34,6 +34,10 @@ class Converter(cst.CSTTransformer):
         self.convert_methods = convert_methods
         self._hooks: dict[tuple, object] = {}  # see _hook
         self._dropped_decorators: set[cst.Decorator] = set()
+        self._type_check_args: set[cst.Arg] = set()  # class arguments of isinstance/issubclass calls
+        self._type_checks = 0  # inside one of them, or a comparison
+        self._narrowing_blocks: dict[cst.IndentedBlock, dict] = {}  # see visit_If
+        self._narrowed: list[dict] = []  # the narrowings of the blocks being visited
         self.kinds = methods.Kinds()
         self.known_cells: set[str] = set()
         self.scopes: list[_Scope] = []
@@ -148,9 +152,13 @@ class Converter(cst.CSTTransformer):
     # ---- blocks -------------------------------------------------------------------------
     def visit_IndentedBlock(self, node) -> None:
         self._depth += 1
+        if node in self._narrowing_blocks:
+            self._narrowed.append(self._narrowing_blocks[node])
 
     def leave_IndentedBlock(self, original_node, updated_node):
         self._depth -= 1
+        if original_node in self._narrowing_blocks:
+            self._narrowed.pop()
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         body = self._drop_removed(body, updated_node)
         if not body:
@@ -360,12 +368,17 @@ class Converter(cst.CSTTransformer):
             if original_node in self._call_funcs:
                 return updated_node  # leave_Call translates the whole call
             return self._reference(original_node, updated_node)
-        renames = self._param_renames[-1] if self._param_renames else None
-        if renames and isinstance(original_node.value, cst.Attribute) \
-                and isinstance(original_node.value.value, cst.Name) and original_node.value.value.value == "self":
-            new = renames.get(original_node.value.attr.value, {}).get(original_node.attr.value)
-            if new:  # self.encoder.weight -> self.encoder.embedding_table (the rule's `params`)
+        if self._narrowed and isinstance(original_node.value, cst.Name):
+            new = self._narrowed_attr(original_node.value.value, original_node.attr.value)
+            if new:  # under `if isinstance(m, nn.Embedding):`, m.weight -> m.embedding_table
                 return updated_node.with_changes(attr=cst.Name(new))
+        renames = self._param_renames[-1] if self._param_renames else None
+        if renames and isinstance(original_node.value, cst.Attribute):
+            owner = dotted_name(original_node.value)
+            if owner is not None and owner.startswith("self."):
+                new = renames.get(owner[5:], {}).get(original_node.attr.value)
+                if new:  # self.encoder.weight -> self.encoder.embedding_table (the rule's `params`)
+                    return updated_node.with_changes(attr=cst.Name(new))
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
@@ -393,13 +406,20 @@ class Converter(cst.CSTTransformer):
         if qualified is None:
             return updated
         rule = self.ctx.rule(qualified)
+        if rule is not None and rule.translated and rule.as_value and not self._type_checks:
+            # passed as a value (`act_layer=nn.GELU`), called later with torch's arguments: a
+            # subclass of the MindSpore layer that takes them (type checks keep the MindSpore class)
+            self.ctx.translated()
+            helper, name = rule.as_value.split(".")
+            runtime.require(self.ctx, helper)
+            return cst.Name(name)
         if rule is not None and rule.translated and rule.to and not rule.is_method:
             self.ctx.translated()
             if rule.warn:
                 self.ctx.warn(qualified, rule.warn, original)
             if rule.runtime:
                 runtime.require(self.ctx, rule.runtime)
-            if rule.emit or rule.transform:
+            if (rule.emit or rule.transform) and not self._type_checks:  # a class in a type check is not called
                 self.ctx.warn(qualified, f"used without a call: check the arguments it is called with "
                                          f"(the rule emits {', '.join(sorted(rule.emit) or sorted(rule.transform))})", original)
             return self.ctx.render(rule.to)
@@ -440,6 +460,59 @@ class Converter(cst.CSTTransformer):
         self._naming_fix_signal(node)
         self._call_funcs.add(node.func)
         self._call_marks.append((len(self.ctx.findings), len(self.ctx.torch_refs_left)))
+        if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass"):
+            self._type_check_args.update(node.args[1:])
+
+    # a class in a type check (`isinstance(m, nn.LayerNorm)`, `type(m) is nn.GELU`) stays the
+    # MindSpore class, not the helper that takes torch's arguments (see rule key as_value)
+    def visit_Arg(self, node) -> None:
+        if node in self._type_check_args:
+            self._type_checks += 1
+
+    def leave_Arg(self, original_node, updated_node):
+        if original_node in self._type_check_args:
+            self._type_checks -= 1
+        return updated_node
+
+    # ---- `if isinstance(m, nn.Embedding): m.weight ...` (init functions): the layer's parameter
+    # names inside the block are MindSpore's (m.embedding_table) --------------------------------
+    def visit_If(self, node) -> None:
+        narrowing = self._isinstance_narrowing(node.test)
+        if narrowing and isinstance(node.body, cst.IndentedBlock):
+            self._narrowing_blocks[node.body] = narrowing
+
+    def _isinstance_narrowing(self, test) -> dict | None:
+        """{name: {torch parameter: MindSpore parameter}} for `isinstance(name, Layer)` or a tuple of
+        layers, when their rules rename parameters."""
+        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
+            return None
+        classes = test.args[1].value
+        items = [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]
+        maps = []
+        for item in items:
+            q = self.ctx.table.resolve(item)
+            rule = self.ctx.rules.get(q) if q else None
+            if rule is None or not rule.translated:
+                return None
+            maps.append({k: v for k, v in rule.params.items() if v and v != k})
+        # only what every class renames alike: (nn.LayerNorm, nn.BatchNorm2d): weight -> gamma;
+        # (nn.Linear, nn.Embedding): nothing (weight stays weight for the Dense)
+        merged = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps)}
+        return {test.args[0].value.value: merged} if merged else None
+
+    def _narrowed_attr(self, name: str, attr: str) -> str | None:
+        for narrowing in reversed(self._narrowed):
+            if name in narrowing:
+                return narrowing[name].get(attr)
+        return None
+
+    def visit_Comparison(self, node) -> None:
+        self._type_checks += 1
+
+    def leave_Comparison(self, original_node, updated_node):
+        self._type_checks -= 1
+        return updated_node
 
     def leave_Call(self, original_node, updated_node):
         mark = self._call_marks.pop()

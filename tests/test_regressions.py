@@ -98,3 +98,126 @@ def test_dropped_decorators_keep_their_comments_and_later_findings_their_place()
     [finding] = [f for f in conv.findings if f.kind == "untranslated"]
     assert (finding.api, finding.line, finding.col) == ("torch.jit.ignore", 12, 16), finding
     assert convert(code).ms_code == code
+
+
+TIMM_STYLE_BLOCK = """
+from functools import partial
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden, act_layer=nn.GELU, drop=0.0, bias=True, device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden, bias=bias, **dd)
+        self.act = act_layer()
+        self.drop = nn.Dropout(drop)
+        self.fc2 = nn.Linear(hidden, dim, bias=bias, **dd)
+
+    def forward(self, x):
+        return self.fc2(self.drop(self.act(self.fc1(x))))
+
+class ConvStem(nn.Module):
+    def __init__(self, cin, cout, norm_layer=nn.BatchNorm2d, act_layer=nn.ReLU, pool_layer=nn.AvgPool2d,
+                 device=None, dtype=None):
+        dd = {'device': device, 'dtype': dtype}
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False, **dd)
+        self.bn = norm_layer(cout, momentum=0.01, **dd)
+        self.act = act_layer(inplace=True)
+        self.pool = pool_layer(2)
+
+    def forward(self, x):
+        return self.pool(self.act(self.bn(self.conv(x))))
+
+class Net(nn.Module):
+    def __init__(self, norm_layer=partial(nn.LayerNorm, eps=1e-6), device=None, dtype=None):
+        super().__init__()
+        self.stem = ConvStem(3, 8, device=device, dtype=dtype)
+        self.norm = norm_layer(8)
+        self.mlp = Mlp(8, 16, device=device, dtype=dtype)
+
+    def forward(self, x):
+        x = self.stem(x).mean((2, 3))
+        return self.mlp(self.norm(x)), self.stem.bn.running_mean
+
+    def init_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.LayerNorm) or type(m) is nn.BatchNorm2d:
+                pass
+
+net = Net()
+"""
+
+
+def test_layers_passed_as_values_keep_torchs_arguments_and_defaults():
+    """timm style: act_layer=nn.GELU (exact GELU, not MindSpore's tanh default), norm_layer=
+    nn.BatchNorm2d called with torch's momentum, partial(nn.LayerNorm, eps=1e-6), pool_layer(2)
+    (stride = kernel), act_layer(inplace=True) and **factory_kwargs: every layer becomes a helper
+    subclass taking torch's arguments; trained one forward step, outputs and running mean agree."""
+    from equivalence import check_example
+
+    conv = check_example(TIMM_STYLE_BLOCK, "net(x)", {"x": "randn(4, 3, 8, 8)"}, train=True,
+                         label="timm-style block")
+    for helper in ("TorchGELU(", "TorchBatchNorm2d", "partial(TorchLayerNorm, eps=1e-6)", "TorchAvgPool2d",
+                   "TorchReLU", "TorchLinear(dim, hidden, bias=bias, **dd)", "TorchConv2d("):
+        assert helper in conv.ms_code, helper
+    assert "isinstance(m, nn.LayerNorm) or type(m) is nn.BatchNorm2d" in conv.ms_code
+    assert not [f for f in conv.findings if f.kind == "note"], conv.findings
+
+
+GPT_STYLE = """
+import math
+
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.ln = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, d)
+
+    def forward(self, x):
+        return x + self.fc(self.ln(x))
+
+class TinyGPT(nn.Module):
+    def __init__(self, vocab=20, d=8, n=2, block=6):
+        super().__init__()
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(vocab, d),
+            wpe=nn.Embedding(block, d),
+            h=nn.ModuleList([Block(d) for _ in range(n)]),
+            ln_f=nn.LayerNorm(d),
+        ))
+        self.head = nn.Linear(d, vocab, bias=False)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, (nn.LayerNorm, nn.BatchNorm1d)):
+            module.weight.data.fill_(1.5)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters()) - self.transformer.wpe.weight.numel()
+
+    def forward(self, idx):
+        pos = torch.arange(0, idx.shape[1], dtype=torch.long)
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        for block in self.transformer.h:
+            x = block(x)
+        return self.head(self.transformer.ln_f(x)), self.num_params(), self.transformer.ln_f.weight
+
+net = TinyGPT()
+"""
+
+
+def test_gpt_style_model_dict_holding_a_module_list_and_init_by_isinstance():
+    """nanoGPT-style: a ModuleDict built with dict(...) holds a ModuleList (MindSpore's CellDict
+    refuses one), `_init_weights` reads module.weight under `isinstance(module, nn.Embedding)`
+    (embedding_table in MindSpore), and self.transformer.wpe.weight names a nested layer."""
+    from equivalence import check_example
+
+    conv = check_example(GPT_STYLE, "net(idx)", {"idx": "randint(0, 20, (2, 6))"}, label="gpt-style model")
+    assert "module.embedding_table" in conv.ms_code and "self.transformer.wpe.embedding_table" in conv.ms_code
+    assert "module.gamma.data.fill_" in conv.ms_code or "module.gamma" in conv.ms_code
