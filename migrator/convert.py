@@ -120,6 +120,10 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
         original, source = source, printed
     ctx = FileContext(rules=rules, table=table, source=source)
     new = module.visit(Converter(ctx, convert_methods=not table.mentions_mindspore))
+    if not new.body and new.body is not module.body and not new.has_trailing_newline:
+        # every statement went (`import torch` + `opt.zero_grad()` without a final newline):
+        # the comment lines left had their line breaks, and keep them
+        new = new.with_changes(has_trailing_newline=True)
     if original is None:
         output = new.bytes + tail
     else:
@@ -302,6 +306,8 @@ def _split_footer(data: bytes) -> tuple[bytes, bytes]:
     # rejects at the end of a file)
     while i and (lines[i - 1].strip(b" \t\x0c\r\n") in (b"", b"\\") or lines[i - 1].lstrip(b" \t\x0c").startswith(b"#")):
         i -= 1
+    if i and i < len(lines) and lines[i - 1].rstrip(b"\r\n").endswith(b"\\"):
+        i += 1  # `A\` continues into the next line: libcst needs that line (`A\` ending a file fails)
     if i == len(lines) or not lines[i - 1:i] or not lines[i - 1].endswith((b"\n", b"\r")):
         return data, b""  # nothing after the last line of code (or no line break before it)
     cut = len(data) - sum(map(len, lines[i:]))

@@ -15,6 +15,8 @@ from .context import FileContext, Untranslated
 from .names import dotted_name
 from .param_map import naming_fix_signal
 from .transforms import calls, classes, imports, markers, methods, runtime, training
+from .transforms.decorators import ReferenceCounter, without_decorators
+from .transforms.narrowing import narrowing_of
 
 
 
@@ -116,8 +118,10 @@ class Converter(cst.CSTTransformer):
             self.stmt_findings[node] = findings
         if training.zero_grad_receiver(node) is not None or training.step_receiver(node) is not None:
             self.pending_training.add(node)
-        if any(_is_self_assignment(s) for s in node.body):
-            node = node.with_changes(body=[s for s in node.body if not _is_self_assignment(s)])
+        # `x = x.to(device)` became `x = x`: gone (a self-assignment the user wrote stays)
+        moot = [s for s in node.body if _is_self_assignment(s) and not any(s.deep_equals(o) for o in original_node.body)]
+        if moot:
+            node = node.with_changes(body=[s for s in node.body if all(s is not m for m in moot)])
             self.originals[node] = original_node
         if not node.body:
             if is_torch_import and self._depth == 0:
@@ -244,7 +248,7 @@ class Converter(cst.CSTTransformer):
     def leave_ClassDef(self, original_node, updated_node):
         self.scopes.pop()
         self._param_renames.pop()
-        return self._without_dropped_decorators(updated_node)
+        return without_decorators(updated_node, self._dropped_decorators)
 
     def visit_Decorator(self, node) -> bool:
         """`@torch.jit.ignore`, `@torch.jit.unused(...)`: decorators whose rule says `drop` go."""
@@ -254,25 +258,9 @@ class Converter(cst.CSTTransformer):
         if rule is not None and rule.translated and rule.decorator == "drop":
             self.ctx.translated()
             self._dropped_decorators.add(node)
-            node.visit(_ReferenceCounter(self.ctx))  # findings after it are located by counting references
+            node.visit(ReferenceCounter(self.ctx))  # findings after it are located by counting references
             return False  # nothing inside it is a use to translate or report
         return True
-
-    def _without_dropped_decorators(self, node):
-        if not any(d in self._dropped_decorators for d in node.decorators):
-            return node
-        kept, comments = [], []  # the comments above and on a dropped decorator move to what follows it
-        for d in node.decorators:
-            if d in self._dropped_decorators:
-                comments.extend(d.leading_lines)
-                if d.trailing_whitespace.comment is not None:
-                    comments.append(cst.EmptyLine(comment=d.trailing_whitespace.comment))
-                continue
-            kept.append(d.with_changes(leading_lines=[*comments, *d.leading_lines]) if comments else d)
-            comments = []
-        if not kept:
-            return node.with_changes(decorators=[], leading_lines=[*node.leading_lines, *comments])
-        return node.with_changes(decorators=kept, lines_after_decorators=[*comments, *node.lines_after_decorators])
 
     def visit_FunctionDef(self, node) -> None:
         scope = _Scope("function", node.name.value)
@@ -288,7 +276,7 @@ class Converter(cst.CSTTransformer):
         self.kinds.pop()
         if scope.naming_fix:
             updated_node = _with_naming_fix(original_node, updated_node)
-        updated_node = self._without_dropped_decorators(updated_node)
+        updated_node = without_decorators(updated_node, self._dropped_decorators)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             self.ctx.translated()
@@ -477,29 +465,9 @@ class Converter(cst.CSTTransformer):
     # ---- `if isinstance(m, nn.Embedding): m.weight ...` (init functions): the layer's parameter
     # names inside the block are MindSpore's (m.embedding_table) --------------------------------
     def visit_If(self, node) -> None:
-        narrowing = self._isinstance_narrowing(node.test)
+        narrowing = narrowing_of(self.ctx, node.test)
         if narrowing and isinstance(node.body, cst.IndentedBlock):
             self._narrowing_blocks[node.body] = narrowing
-
-    def _isinstance_narrowing(self, test) -> dict | None:
-        """{name: {torch parameter: MindSpore parameter}} for `isinstance(name, Layer)` or a tuple of
-        layers, when their rules rename parameters."""
-        if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
-                and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
-            return None
-        classes = test.args[1].value
-        items = [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]
-        maps = []
-        for item in items:
-            q = self.ctx.table.resolve(item)
-            rule = self.ctx.rules.get(q) if q else None
-            if rule is None or not rule.translated:
-                return None
-            maps.append({k: v for k, v in rule.params.items() if v and v != k})
-        # only what every class renames alike: (nn.LayerNorm, nn.BatchNorm2d): weight -> gamma;
-        # (nn.Linear, nn.Embedding): nothing (weight stays weight for the Dense)
-        merged = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps)}
-        return {test.args[0].value.value: merged} if merged else None
 
     def _narrowed_attr(self, name: str, attr: str) -> str | None:
         for narrowing in reversed(self._narrowed):
@@ -650,26 +618,6 @@ class Converter(cst.CSTTransformer):
         return methods.expr_kind(value, self.kinds)
 
 
-class _ReferenceCounter(cst.CSTVisitor):
-    """Counts the torch references of a subtree the converter skips (as Converter.visit_Attribute
-    and visit_Name do), so that the ordinals of later references stay right."""
-
-    def __init__(self, ctx: FileContext):
-        super().__init__()
-        self.ctx = ctx
-
-    def visit_Attribute(self, node) -> bool:
-        if self.ctx.table.resolve(node) is not None:
-            self.ctx.count_reference(node, dotted_name(node))
-        else:
-            node.value.visit(self)  # not `attr`: a field name is not a reference
-        return False
-
-    def visit_Name(self, node) -> None:
-        if node.value in self.ctx.table.aliases:
-            self.ctx.count_reference(node, node.value)
-
-
 def _hook(converter, prefix: str, node_type: type, attribute: str | None = None):
     """The function ``getattr(converter, f"{prefix}{node_type.__name__}[_{attribute}]")`` would bind
     (None if there is none), cached per converter (one file: a class patched later still counts)."""
@@ -726,11 +674,13 @@ def _is_self_assignment(small) -> bool:
     return target is not None and target == value
 
 
-def _plain_names(node) -> list[str] | None:
+def _plain_names(node) -> tuple | None:
+    """`x` -> ("x",); `a, b` / `[a, b]` -> ((), "a", "b"): a name and a one-name tuple differ
+    (`args = (args,)` is not a self-assignment)."""
     if isinstance(node, cst.Name):
-        return [node.value]
+        return (node.value,)
     if isinstance(node, (cst.Tuple, cst.List)) and all(isinstance(e.value, cst.Name) for e in node.elements):
-        return [e.value.value for e in node.elements]
+        return ((), *(e.value.value for e in node.elements))
     return None
 
 

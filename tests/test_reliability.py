@@ -258,6 +258,39 @@ def test_a_lone_backslash_ending_the_file_is_kept():
     ast.parse(res.output)
 
 
+def test_a_continuation_into_the_blank_lines_ending_the_file_is_kept():
+    # found by test_properties: `A\` followed by blank lines; libcst needs the line it continues into
+    data = b"import torch\nimport torch.nn as nn\nA\\\n\n"
+    res = convert_source(data)
+    assert res.status == "converted" and res.output == b"A\\\n\n", res.output
+
+
+def test_user_code_with_braces_in_a_handler_translation_is_not_a_placeholder():
+    # found by test_properties: torch.roll(x, f'{0}') built code text holding `{0}` and filled it as a template
+    res = convert_source(b"import torch\nx = torch.roll(t, f'{0}')\n")
+    assert res.status == "converted" and b"f'{0}'" in res.output, res.error
+    ast.parse(res.output)
+
+
+def test_only_a_dropped_move_makes_a_self_assignment_go():
+    # found by test_properties: `args = (args,)` was taken for `x = x` (what `x = x.to(device)` becomes)
+    res = convert_source(b"import torch\n\ndef f(args, x, device):\n    args = (args,)\n    x = x.to(device)\n"
+                         b"    y = y\n    return args, y\n")
+    assert b"args = (args,)" in res.output and b"y = y" in res.output and b"x = x" not in res.output, res.output
+
+
+def test_a_template_argument_not_given_is_marked():
+    # found by test_properties: torch.randint_like(x) (no high) raised KeyError
+    res = convert_source(b"import torch\nx = torch.randint_like(t)\n")
+    assert res.status == "converted" and b"untranslated torch.randint_like: argument `low` is not given" in res.output
+
+
+def test_comment_lines_left_when_every_statement_goes_keep_their_line_breaks():
+    # found by test_properties: a coding line lost its newline when the rest (no final newline) was dropped
+    res = convert_source(b"# -*- coding: latin-1 -*-\nimport torch\n\noptimizer.zero_grad()")
+    assert res.output == b"# -*- coding: latin-1 -*-\n", res.output
+
+
 def test_comments_of_a_dropped_zero_grad_are_kept():
     data = b"import torch\nx = torch.zeros(1)\n# reset the gradients\noptimizer.zero_grad()  # why\ny = 2\n"
     out = convert_source(data).output

@@ -69,6 +69,8 @@ def fill(ctx: FileContext, template: str, bound: Bound | None, receiver, extra: 
             return extra[key]
         if key == "*":  # all *args as written
             return ", ".join(code(a.value) if a.star != "*" else "*" + code(a.value) for a in bound.star)
+        if key != "self" and (bound is None or key not in bound.values):
+            raise Untranslated(f"argument `{key}` is not given")
         node = receiver if key == "self" else bound.values[key]
         if _whole_item(template, m.start(), m.end()):
             return code(node)

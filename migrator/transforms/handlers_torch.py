@@ -34,7 +34,7 @@ def max_min(ctx, rule, call, receiver):
     indices) (ops.max/min); (input, other) -> elementwise (ops.maximum/minimum). A second
     positional argument that is not an int literal may be either: a plain name or attribute is
     checked at run time; a call is taken to be a tensor (len()/int() excepted)."""
-    from .calls import atom_code, code, fill
+    from .calls import atom_code, code, fill, render_code
     name = rule.torch.rsplit(".", 1)[1]
     reduce_all, reduce_dim, elementwise = {"max": ("amax", "max", "maximum"),
                                            "min": ("amin", "min", "minimum")}[name]
@@ -91,7 +91,7 @@ def _minus(a: str, s) -> str:
 def roll(ctx, rule, call, receiver):
     """torch.roll(input, shifts, dims=None) as a gather of rotated indices: ops.roll has no CPU
     kernel in MindSpore 2.10. Tuples of shifts/dims roll one dimension after the other."""
-    from .calls import atom_code, code, fill
+    from .calls import atom_code, code, fill, render_code
     pos, kws = _split_args(call, {"input", "shifts", "dims"})
     vals = dict(zip(["input", "shifts", "dims"], pos))
     vals.update(kws)
@@ -106,7 +106,7 @@ def roll(ctx, rule, call, receiver):
             raise Untranslated("several shifts need dims")
         idx = _minus(f"mindspore.ops.arange({x}.size)", sl if isinstance(sl, int) else s)
         text = f"mindspore.ops.gather({x}.flatten(), {idx} % {x}.size, 0).reshape({x}.shape)"
-        return fill(ctx, text, None, None)
+        return render_code(ctx, text)
     sl, dl = _literal(shifts), _literal(dims)
     if isinstance(sl, (tuple, list)) or isinstance(dl, (tuple, list)):
         if not (isinstance(sl, (tuple, list)) and isinstance(dl, (tuple, list)) and len(sl) == len(dl)):
@@ -118,7 +118,7 @@ def roll(ctx, rule, call, receiver):
     for s, d in pairs:
         n = f"{x}.shape[{d}]"
         out = f"mindspore.ops.gather({out}, {_minus('mindspore.ops.arange(' + n + ')', s)} % {n}, {d})"
-    return fill(ctx, out, None, None)
+    return render_code(ctx, out)
 
 
 def _einsum_spec(eq: str, n: int):
@@ -153,7 +153,7 @@ def einsum(ctx, rule, call, receiver):
     """torch.einsum with a literal equation, written with matmul where the contraction is one
     (batch..., i, k) x (batch..., k, j), else as a broadcast product summed over the contracted
     indices: ops.einsum has no CPU kernel in MindSpore 2.10."""
-    from .calls import atom_code, fill
+    from .calls import atom_code, fill, render_code
     if any(a.star for a in call.args) or any(a.keyword is not None for a in call.args):
         raise Untranslated("einsum operands must be positional")
     if not call.args:
@@ -171,7 +171,7 @@ def einsum(ctx, rule, call, receiver):
     if len(ins) == 2:
         text = _einsum_matmul(xs, ins, out)
         if text is not None:
-            return fill(ctx, text, None, None)
+            return render_code(ctx, text)
     # general form: align every operand to (output letters, contracted letters), multiply, sum
     contracted = "".join(dict.fromkeys(c for s in ins for c in s if c not in out))
     order = out + contracted
@@ -190,7 +190,7 @@ def einsum(ctx, rule, call, receiver):
         prod = f"mindspore.ops.sum({prod}, dim={dim})"
     elif len(terms) == 1 and terms[0] == xs[0] and len(ins[0]) == len(out):
         prod = xs[0]
-    return fill(ctx, prod, None, None)
+    return render_code(ctx, prod)
 
 
 def _einsum_matmul(xs, ins, out):
