@@ -75,7 +75,12 @@ def convert(paths, out, inplace, diff, report_path, param_map_path, jobs, quiet)
     except KeyboardInterrupt:
         click.echo("\nms-migrate: interrupted; each output written so far is complete, none is half-written",
                    err=True)
-        sys.exit(130)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # the workers are stopped and every write finished; exit without the interpreter's exit
+        # hooks, one of which (concurrent.futures) can print a traceback about the pipe it
+        # shared with workers that are gone
+        os._exit(130)
     if diff:
         for t, res in zip([t for t in tasks if t.python or t.error], report.files):
             if res.output is not None and res.status == "converted":
