@@ -38,7 +38,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "unsupported": ((str,), "why there is no translation (the API is left in place with a marker)"),
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
     "warn": ((str,), "a caveat reported (as a note) at every use the rule translates"),
-    "as_value": ((str,), "runtime helper class (`helper_file.ClassName`) taking torch's arguments, used where the API is passed as a value (`act_layer=nn.GELU`)"),
+    "as_value": ((str,), "runtime helper (`helper_file.Name`) taking torch's arguments, used where the API is passed as a value (`act_layer=nn.GELU`) or called with arguments only the run time knows (`**kwargs`)"),
     "decorator": ((str,), "'drop': used as a decorator (`@torch.jit.ignore`, `@torch.jit.unused(...)`), it is removed"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
