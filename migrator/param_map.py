@@ -841,35 +841,17 @@ NAMING_FIX = "update_parameters_name"
 NAMING_FIX_COMMENT = "# ms-migrate: name parameters by attribute path, as torch does (checkpoints load by name)"
 
 
-def needs_naming_fix(init: cst.FunctionDef) -> bool:
-    """Does this ``__init__`` build members in a way MindSpore names differently from torch?
+def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
+    """Does this node, directly in a Cell's ``__init__`` whose first parameter is ``me``, build
+    members in a way MindSpore names differently from torch?
 
     A CellList/SequentialCell filled by ``append`` after it became an attribute names its cells'
     parameters without the attribute prefix (``0.conv.weight``, colliding between two lists), and a
     tied parameter or a module bound to two attributes keeps the name of one assignment rather
-    than of its first attribute path. ``self.update_parameters_name()`` at the end of ``__init__``
-    renames every parameter to its first attribute path, as torch's state_dict order has it.
-    (The converter asks ``naming_fix_signal`` of each statement during its own walk instead.)"""
-    params = init.params.params
-    me = params[0].name.value if params else "self"
-    found = False
-
-    class V(cst.CSTVisitor):
-        def on_visit(self, node):
-            nonlocal found
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not init:
-                return False
-            found = found or naming_fix_signal(node, me)
-            return not found
-
-    init.visit(V())
-    return found
-
-
-def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
-    """Is this node (directly in ``__init__``, whose first parameter is ``me``) a reason for
-    ``needs_naming_fix``: ``me.layers.append(...)``, ``me.x += ...``, ``me.a.w = me.b.w``,
-    ``me.b = me.a``, ``me.d[k] = ...``?"""
+    than of its first attribute path: ``me.layers.append(...)``, ``me.x += ...``,
+    ``me.a.w = me.b.w``, ``me.b = me.a``, ``me.d[k] = ...``. The converter asks this of each
+    statement during its walk and ends such an ``__init__`` with ``self.update_parameters_name()``,
+    which renames every parameter to its first attribute path, as torch's state_dict order has it."""
     if isinstance(node, cst.Call):
         f = node.func
         return isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \

@@ -699,7 +699,7 @@ def _param_renames(ctx, node: cst.ClassDef) -> dict:
 
 def _with_naming_fix(original, updated):
     """End a Cell's __init__ with self.update_parameters_name(): MindSpore would otherwise name
-    its parameters differently from torch (see param_map.needs_naming_fix); checkpoints load by name."""
+    its parameters differently from torch (see param_map.naming_fix_signal); checkpoints load by name."""
     from .param_map import NAMING_FIX, NAMING_FIX_COMMENT
 
     if not isinstance(updated.body, cst.IndentedBlock):

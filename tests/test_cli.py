@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from filetree import snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,15 +36,6 @@ def run(*args, cwd=None):
                           cwd=cwd or ROOT)
 
 
-def tree(root):
-    out = {}
-    for dp, _, fs in os.walk(root):
-        for f in fs:
-            p = os.path.join(dp, f)
-            out[os.path.relpath(p, root)] = open(p, "rb").read()
-    return out
-
-
 def test_help():
     r = run("--help")
     assert r.returncode == 0 and "convert" in r.stdout and "check" in r.stdout
@@ -66,7 +58,7 @@ def test_folder_mirror_and_exit_codes(tmp_path):
     (src / "util.py").write_bytes(NO_TORCH.encode())
     (src / "broken.py").write_text("import torch\ndef f(:\n")
     (src / "data.csv").write_text("a,b\n1,2\n")
-    before = tree(src)
+    before = snapshot(src)
     out = tmp_path / "out"
     r = run(src, "-o", out, "--report", tmp_path / "r.json")
     assert r.returncode == 2, r.stderr
@@ -74,7 +66,7 @@ def test_folder_mirror_and_exit_codes(tmp_path):
     assert (out / "pkg" / "model.py").read_text().count("nn.Cell") == 1
     assert (out / "util.py").read_bytes() == NO_TORCH.encode()  # byte-identical
     assert (out / "data.csv").read_text() == "a,b\n1,2\n"
-    assert tree(src) == before
+    assert snapshot(src) == before
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["summary"]["exit_code"] == 2
     statuses = {os.path.basename(f["path"]): f["status"] for f in rep["files"]}

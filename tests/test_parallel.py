@@ -5,16 +5,9 @@ import shutil
 import subprocess
 import sys
 
+from filetree import snapshot
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tree(root):
-    out = {}
-    for dp, _, fs in os.walk(root):
-        for f in fs:
-            p = os.path.join(dp, f)
-            out[os.path.relpath(p, root)] = open(p, "rb").read()
-    return out
 
 
 def test_parallel_and_serial_outputs_and_reports_are_identical(tmp_path):
@@ -32,6 +25,6 @@ def test_parallel_and_serial_outputs_and_reports_are_identical(tmp_path):
         for f in rep["files"]:
             f["output"] = os.path.relpath(f["output"], out) if f.get("output") else None
         reports[jobs] = (rep, r.stderr.replace(str(out), "OUT"))
-    assert tree(tmp_path / "out1") == tree(tmp_path / "out2")
+    assert snapshot(tmp_path / "out1") == snapshot(tmp_path / "out2")
     assert reports["1"][0] == reports["2"][0]
     assert len(reports["1"][0]["files"]) > 10

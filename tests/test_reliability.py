@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from filetree import snapshot
 from migrator import pipeline
 from migrator.convert import convert_source
 
@@ -30,23 +31,6 @@ TORCH = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    def
 def run(*args, **kw):
     return subprocess.run([sys.executable, "-m", "migrator", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, **kw)
-
-
-def snapshot(root) -> dict:
-    """Every entry under root, links not followed: path -> bytes, ('link', target) or 'dir'."""
-    out = {}
-    for dp, dns, fns in os.walk(root):
-        for n in dns + fns:
-            p = os.path.join(dp, n)
-            rel = os.path.relpath(p, root)
-            if os.path.islink(p):
-                out[rel] = ("link", os.readlink(p))
-            elif os.path.isdir(p):
-                out[rel] = "dir"
-            else:
-                with open(p, "rb") as fh:
-                    out[rel] = fh.read()
-    return out
 
 
 def parses(data: bytes) -> bool:
