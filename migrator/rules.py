@@ -39,6 +39,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "note": ((str,), "semantic difference worth knowing, shown in docs/supported_apis.md"),
     "warn": ((str,), "a caveat reported (as a note) at every use the rule translates"),
     "as_value": ((str,), "runtime helper (`helper_file.Name`) taking torch's arguments, used where the API is passed as a value (`act_layer=nn.GELU`) or called with arguments only the run time knows (`**kwargs`)"),
+    "setter": ((str,), "a setting assigned as a statement (`torch.backends.cudnn.deterministic = v`): code replacing the assignment; {value} is the assigned value"),
     "decorator": ((str,), "'drop': used as a decorator (`@torch.jit.ignore`, `@torch.jit.unused(...)`), it is removed"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
@@ -76,6 +77,7 @@ class Rule:
     note: str | None = None
     warn: str | None = None
     decorator: str | None = None
+    setter: str | None = None
     as_value: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
@@ -121,6 +123,8 @@ class Rule:
             return " | ".join(t for _, t in self.templates)
         if self.handler:
             return self.handler
+        if self.setter:
+            return self.setter
         return "(decorator removed)" if self.decorator == "drop" else None
 
 
@@ -154,11 +158,11 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
             raise RuleError(f"{where}: unknown example key {sorted(bad)[0]!r} (known: {', '.join(sorted(EXAMPLE_KEYS))})")
         if "expr" not in ex:
             raise RuleError(f"{where}: an example needs `expr`")
-    has_target = any(k in body for k in ("to", "template", "templates", "handler", "decorator"))
+    has_target = any(k in body for k in ("to", "template", "templates", "handler", "decorator", "setter"))
     if "unsupported" in body and has_target:
         raise RuleError(f"{where}: a rule is either `unsupported` or has a target, not both")
     if "unsupported" not in body and not has_target:
-        raise RuleError(f"{where}: needs `to`, `template(s)`, `handler`, `decorator` or `unsupported`")
+        raise RuleError(f"{where}: needs `to`, `template(s)`, `handler`, `decorator`, `setter` or `unsupported`")
     if "as_value" in body and not re.fullmatch(r"[a-z_][a-z0-9_]*\.[A-Za-z_]\w*", body["as_value"]):
         raise RuleError(f"{where}: as_value must be `helper_file.ClassName`")
     if body.get("decorator", "drop") != "drop":

@@ -56,6 +56,7 @@ class Converter(cst.CSTTransformer):
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
         self._drop_statement = False  # the current statement only configures torch (template "")
         self._in_simple_statement = False
+        self._setter_targets: dict[cst.CSTNode, object] = {}  # `torch.x.flag = v` targets -> rule (setter)
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
@@ -389,6 +390,8 @@ class Converter(cst.CSTTransformer):
         return self._reference(original_node, updated_node)
 
     def _reference(self, original, updated):
+        if original in self._setter_targets:
+            return updated  # the assignment becomes the setter (leave_Assign)
         local = dotted_name(original)
         qualified = self.ctx.table.resolve(original) or self._star(local)
         if qualified is None:
@@ -579,6 +582,16 @@ class Converter(cst.CSTTransformer):
             self._dropped.add(result)
         return result
 
+    # `torch.backends.cudnn.deterministic = True` -> the rule's setter (a call, as MindSpore spells it)
+    def leave_Assign(self, original_node, updated_node):
+        rule = self._setter_targets.pop(original_node.targets[0].target, None)
+        if rule is None:
+            return updated_node
+        self.ctx.translated()
+        if rule.runtime:
+            runtime.require(self.ctx, rule.runtime)
+        return cst.Expr(calls.fill(self.ctx, rule.setter, None, None, extra={"value": calls.code(updated_node.value)}))
+
     def leave_Expr(self, original_node, updated_node):
         if updated_node.value in self._dropped:
             return cst.RemoveFromParent()
@@ -590,6 +603,11 @@ class Converter(cst.CSTTransformer):
 
     def visit_Assign(self, node) -> None:
         self._naming_fix_signal(node)
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Attribute, cst.Name)):
+            q = self.ctx.table.resolve(node.targets[0].target)
+            rule = self.ctx.rule(q) if q else None
+            if rule is not None and rule.translated and rule.setter:
+                self._setter_targets[node.targets[0].target] = rule
         kind = self._value_kind(node.value)
         for t in node.targets:
             self.kinds.set(t.target, kind)
@@ -710,6 +728,8 @@ def _with_naming_fix(original, updated):
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:
+    if q.endswith(".GradScaler"):
+        return "scaler"
     if q.startswith("torch.optim.lr_scheduler."):
         return "scheduler"
     if q.startswith("torch.optim."):

@@ -101,9 +101,12 @@ class _Names(cst.CSTVisitor):
     def __init__(self) -> None:
         self.reads: list[str] = []
         self.binds: list[str] = []
+        self.free: list[str] = []  # reads before the statement itself binds the name (`with`, `if` bodies)
 
     def visit_Name(self, node: cst.Name) -> None:
         self.reads.append(node.value)
+        if node.value not in self.binds:
+            self.free.append(node.value)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         node.value.visit(self)
@@ -133,7 +136,7 @@ class _Names(cst.CSTVisitor):
     def visit_AugAssign(self, node: cst.AugAssign) -> bool:
         node.value.visit(self)
         if isinstance(node.target, cst.Name):
-            self.reads.append(node.target.value)
+            node.target.visit(self)  # `x += 1` reads x
         self._target(node.target)
         return False
 
@@ -185,7 +188,7 @@ def names_of(node) -> _Names:
 # ---- the rewrite --------------------------------------------------------------------------------
 def rewrite_block(ctx: FileContext, conv, body: list) -> list:
     """Restructure every `loss.backward()` that is a direct statement of this block."""
-    if not conv.convert_methods or not any(backward_receiver(s) is not None for s in body):
+    if not conv.convert_methods or not any(backward_receiver(s) is not None or _guarded_backward(s) for s in body):
         return body  # (already converted code: what is left there was left on purpose)
     try:
         return _BlockRewrite(ctx, conv, body).run()
@@ -206,8 +209,11 @@ class _BlockRewrite:
         # `loss.backward()` (its receiver would become the "loss")
         backward_idx = [i for i, s in enumerate(self.body) if backward_receiver(s) is not None
                         and not _is_torch_module(self.ctx, backward_receiver(s))]
-        steps = {i: dotted_name(step_receiver(s)) for i, s in enumerate(self.body) if step_receiver(s) is not None}
+        steps = {i: self._step_of(s) for i, s in enumerate(self.body) if self._is_step(s)}
         zero_grads = [i for i, s in enumerate(self.body) if zero_grad_receiver(s) is not None]
+        for i, s in enumerate(self.body):
+            if _guarded_backward(s):
+                self._guarded(i, backward_idx, steps)
         for b in backward_idx:
             self._one(b, backward_idx, steps, zero_grads)
         result = []
@@ -219,7 +225,7 @@ class _BlockRewrite:
 
     def _one(self, b: int, backward_idx: list[int], steps: dict[int, str | None], zero_grads: list[int]) -> None:
         stmt = self.body[b]
-        loss = backward_receiver(stmt)
+        loss = self._loss_of(stmt)
         optimizer, step_at, direct = self._optimizer_for(b, backward_idx, steps)
         if optimizer is None:
             self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
@@ -247,18 +253,161 @@ class _BlockRewrite:
                     self.conv.pending_training.discard(self.body[z])
                     self.conv._remove.add(self.body[z])  # removed; its comments move to the next line
                     self.ctx.translated()
-            self._clips(b, step_at, grads, optimizer, canonical=True)
+            self._clips(b, step_at, grads, optimizer, canonical=True, scaler=self._scaler_of(stmt))
         else:
             runtime.require(self.ctx, "grad_buffer")
             new.append(self._stmt(f"{BUFFER}.add({optimizer}, {grads})"))
             self.conv.accumulating.add(optimizer)
-            self._clips(b, step_at if step_at is not None else len(self.body), grads, optimizer, canonical=False)
+            self._clips(b, step_at if step_at is not None else len(self.body), grads, optimizer, canonical=False,
+                        scaler=self._scaler_of(stmt))
         new[0] = new[0].with_changes(leading_lines=[*_strip_markers(lead), *new[0].leading_lines])
         for i in region.indices:
             self.moved.add(i)
         self.replace[b] = new
         self.ctx.translated()  # the backward call
         self.ctx.imports_needed["import mindspore"] = None
+
+    # -- `if phase == 'train': loss.backward(); optimizer.step()` after the loss is computed here
+    def _guarded(self, i: int, backward_idx: list[int], steps: dict[int, str | None]) -> None:
+        """The forward statements before the `if` become the forward function; under the condition
+        it is differentiated (and the steps apply the gradients), otherwise just called::
+
+            def forward_fn():
+                outputs = model(inputs)
+                loss = criterion(outputs, labels)
+                return loss, outputs
+            if phase == 'train':
+                (loss, outputs), grads = mindspore.value_and_grad(forward_fn, ...)()
+                optimizer(grads)
+            else:
+                loss, outputs = forward_fn()
+
+        The backward may sit deeper, in `if`/`else` branches inside the guarded block (`if use_amp:
+        scaler.scale(loss).backward() ... else: loss.backward() ...`): the gradients are taken once,
+        where the guard holds, and each branch's step applies them. Only when every backward there
+        is of this one loss, nothing there re-assigns the loss, one optimizer is stepped, and the
+        condition reads nothing the forward assigns; the inner blocks' markers for the backward
+        calls are withdrawn."""
+        stmt = self.body[i]
+        backwards = list(_guarded_statements(stmt.body.body, backward_receiver))
+        losses = {dotted_name(self._loss_of(s)) for s in backwards}
+        if len(losses) != 1 or None in losses or "." in next(iter(losses)) \
+                or any(_call_of(s).args for s in backwards):
+            return
+        loss = cst.Name(losses.pop())
+        optimizers = {self._step_of(s) for s in _guarded_statements(stmt.body.body, self._is_step_or_none)}
+        if len(optimizers) != 1 or None in optimizers:
+            return
+        optimizer = optimizers.pop()
+        if self.conv.kinds.of.get(optimizer) == "scheduler" or loss.value in names_of(stmt.body).binds:
+            return
+        lower = max([j for j in backward_idx if j < i] + [j for j in steps if j < i] + [-1]) + 1
+        region = self._slice(loss, lower, i)
+        if isinstance(region, str) or not region.indices:
+            return
+        assigned = {x for j in region.indices for x in names_of(self.body[j]).binds}
+        if assigned & set(names_of(stmt.test).reads):
+            return  # the condition needs what the forward computes
+        fn_name, grads = self._fresh("forward_fn"), self._fresh("grads")
+        fn, binding = self._forward_function(fn_name, loss, region, i)
+        args = ", ".join(binding.params)
+        take = self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, "
+                          f"{optimizer}.parameters{', has_aux=True' if binding.has_aux else ''})({args})")
+        body = [take, *self._apply_grads(list(stmt.body.body), optimizer, grads)]
+        plain = self._stmt(f"{binding.target} = {fn_name}({args})")
+        orelse = cst.Else(body=cst.IndentedBlock(body=[plain]))
+        if stmt.orelse is not None:
+            orelse = stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(body=[plain, *stmt.orelse.body.body]))
+        new_if = stmt.with_changes(body=stmt.body.with_changes(body=body), orelse=orelse)
+        blank = [l for l in self.body[region.indices[0]].leading_lines if l.comment is None]  # comments moved in
+        fn[0] = fn[0].with_changes(leading_lines=[*blank, *fn[0].leading_lines])
+        self.replace[i] = [*fn, new_if]
+        self.moved |= set(region.indices)
+        self.ctx.translated(len(backwards))  # the backward calls
+        self.ctx.imports_needed["import mindspore"] = None
+
+    def _is_step_or_none(self, stmt):
+        return True if self._is_step(stmt) else None
+
+    def _apply_grads(self, body: list, optimizer: str, grads: str) -> list:
+        """A guarded block once the gradients are taken: backward calls go (their comments stay),
+        steps become `optimizer(grads)`, clipping between them clips `grads`; nested `if`s alike."""
+        sub = _BlockRewrite(self.ctx, self.conv, body)
+        step_idx = [j for j, s in enumerate(body) if self._is_step(s)]
+        for j in step_idx:
+            sub.replace[j] = [self._stmt(f"{optimizer}({grads})", body[j])]
+            self.conv.pending_training.discard(body[j])
+        for k, s in enumerate(body):
+            if backward_receiver(s) is not None:
+                sub._clips(k, next((j for j in step_idx if j > k), len(body)), grads, optimizer, canonical=True,
+                           scaler=self._scaler_of(s))
+                self._withdraw_backward_marker(s)
+                sub.replace[k] = []
+            elif isinstance(s, cst.If):
+                sub.replace[k] = [self._apply_grads_if(s, optimizer, grads)]
+        out, carry = [], []
+        for j, s in enumerate(body):
+            for x in sub.replace.get(j, [s]):
+                if carry:
+                    x = x.with_changes(leading_lines=[*carry, *x.leading_lines])
+                    carry = []
+                out.append(x)
+            if j in sub.replace and not sub.replace[j]:
+                carry += _strip_markers(s.leading_lines)
+        if carry or not out:
+            out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
+        return out
+
+    def _apply_grads_if(self, node: cst.If, optimizer: str, grads: str) -> cst.If:
+        body = node.body.with_changes(body=self._apply_grads(list(node.body.body), optimizer, grads))
+        orelse = node.orelse
+        if isinstance(orelse, cst.If):
+            orelse = self._apply_grads_if(orelse, optimizer, grads)
+        elif isinstance(orelse, cst.Else):
+            orelse = orelse.with_changes(body=orelse.body.with_changes(
+                body=self._apply_grads(list(orelse.body.body), optimizer, grads)))
+        return node.with_changes(body=body, orelse=orelse)
+
+    def _withdraw_backward_marker(self, stmt) -> None:
+        """The inner block marked this backward untranslated (its loss came from here): no longer."""
+        for f in list(self.conv.stmt_findings.get(stmt, [])):
+            if f.api == "torch.Tensor.backward" and f in self.ctx.findings:
+                self.ctx.findings.remove(f)
+                self.ctx.apis_found -= 1
+
+    # -- torch.amp.GradScaler: `scaler.scale(loss).backward()`, `scaler.step(optimizer)`. The
+    # converted step computes float32 gradients, where loss scaling is the identity
+    # (migrator/runtime/amp.py), so these are the loss's backward and the optimizer's step.
+    def _is_scaler(self, node) -> bool:
+        name = dotted_name(node)
+        return name is not None and (self.conv.kinds.of.get(name) == "scaler" or name.lower().endswith("scaler"))
+
+    def _loss_of(self, stmt):
+        loss = backward_receiver(stmt)
+        if isinstance(loss, cst.Call) and isinstance(loss.func, cst.Attribute) and loss.func.attr.value == "scale" \
+                and len(loss.args) == 1 and loss.args[0].keyword is None and self._is_scaler(loss.func.value):
+            return loss.args[0].value
+        return loss
+
+    def _scaler_of(self, stmt) -> str | None:
+        """`scaler` for a `scaler.scale(loss).backward()` statement."""
+        loss = backward_receiver(stmt)
+        return dotted_name(loss.func.value) if self._loss_of(stmt) is not loss else None
+
+    def _scaler_step(self, stmt):
+        call = _call_of(stmt)
+        if call is not None and isinstance(call.func, cst.Attribute) and call.func.attr.value == "step" \
+                and len(call.args) == 1 and call.args[0].keyword is None and self._is_scaler(call.func.value):
+            return call.args[0].value
+        return None
+
+    def _is_step(self, stmt) -> bool:
+        return step_receiver(stmt) is not None or self._scaler_step(stmt) is not None
+
+    def _step_of(self, stmt) -> str | None:
+        """The optimizer an `optimizer.step()` / `scaler.step(optimizer)` statement steps."""
+        r = step_receiver(stmt)
+        return dotted_name(r if r is not None else self._scaler_step(stmt))
 
     # -- which optimizer applies these gradients
     def _optimizer_for(self, b, backward_idx, steps):
@@ -342,7 +491,7 @@ class _BlockRewrite:
         params: list[str] = []
         for s in stmts:
             n = names_of(s)
-            for r in n.reads:
+            for r in n.free:
                 if r not in binds and r not in params and _assigned_in(r, stmts):
                     params.append(r)
             for x in n.binds:
@@ -367,8 +516,14 @@ class _BlockRewrite:
                            target=f"({', '.join([target_loss, *aux])})" if aux else target_loss)
         return [fn], binding
 
-    def _clips(self, b: int, end: int, grads: str, optimizer: str, canonical: bool) -> None:
+    def _clips(self, b: int, end: int, grads: str, optimizer: str, canonical: bool, scaler: str | None = None) -> None:
+        """Clipping between the backward and the step clips the gradients. After
+        `scaler.scale(loss).backward()` and before `scaler.unscale_(optimizer)`, torch clips the
+        scaled gradients: the same as clipping the real ones at the limit divided by the scale."""
         for i in range(b + 1, end):
+            if scaler is not None and _method_stmt(self.body[i], "unscale_") is not None \
+                    and dotted_name(_method_stmt(self.body[i], "unscale_")) == scaler:
+                scaler = None
             found = clip_call(self.body[i], self.ctx, self.conv.originals)
             if not found:
                 continue
@@ -384,6 +539,8 @@ class _BlockRewrite:
                 continue
             if any(a.keyword.value == "norm_type" and code(a.value).strip() not in ("2", "2.0") for a in extra):
                 continue
+            if scaler is not None:
+                limit = f"({limit}) / {scaler}.get_scale()"
             new = []
             if target is not None:
                 from .calls import code as _code
@@ -425,7 +582,9 @@ class _BlockRewrite:
         f = Finding("untranslated", "torch.Tensor.backward", reason, call)
         self.ctx.apis_found += 1
         self.ctx.findings.append(f)
-        self.replace[b] = [attach(self.body[b], [f])]
+        marked = attach(self.body[b], [f])
+        self.conv.stmt_findings[marked] = [*self.conv.stmt_findings.get(self.body[b], []), f]
+        self.replace[b] = [marked]
 
 
 class _Region:
@@ -462,6 +621,32 @@ def _calls_a_model(stmt, conv) -> bool:
 
 def _assigned_in(name: str, stmts) -> bool:
     return any(name in names_of(s).binds for s in stmts)
+
+
+def _guarded_statements(body, match):
+    """Statements of a block, and of the `if`/`elif`/`else` branches nested in it, for which
+    match(stmt) is not None."""
+    for s in body:
+        if isinstance(s, cst.If):
+            node = s
+            while node is not None:
+                if isinstance(node.body, cst.IndentedBlock):
+                    yield from _guarded_statements(node.body.body, match)
+                orelse = node.orelse
+                if isinstance(orelse, cst.Else) and isinstance(orelse.body, cst.IndentedBlock):
+                    yield from _guarded_statements(orelse.body.body, match)
+                node = orelse if isinstance(orelse, cst.If) else None
+        elif match(s) is not None:
+            yield s
+
+
+def _guarded_backward(stmt) -> bool:
+    """`if <cond>: ... loss.backward() ... step()`, the backward directly in the `if` or in `if`/`else`
+    branches inside it (the `if` itself may have an `else:`, not an `elif`)."""
+    return isinstance(stmt, cst.If) and isinstance(stmt.body, cst.IndentedBlock) \
+        and (stmt.orelse is None or isinstance(stmt.orelse, cst.Else)) \
+        and next(_guarded_statements(stmt.body.body, backward_receiver), None) is not None \
+        and (stmt.orelse is None or next(_guarded_statements(stmt.orelse.body.body, backward_receiver), None) is None)
 
 
 def _nested_step(stmt) -> str | None:
