@@ -8,6 +8,7 @@ code (``momentum=0.9``, not ``momentum=1 - 0.1``).
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import libcst as cst
@@ -394,3 +395,33 @@ def seq_tuple(ctx, value, arg, bound):
     if isinstance(value, cst.Attribute) and value.attr.value == "shape":
         return {arg: value}
     return {arg: _expr(f"tuple({_code(value)})")}
+
+
+@transform("param_dtype")
+def param_dtype(ctx, value, arg, bound):
+    """dtype= of a layer's parameters: MindSpore's layers take it too, defaulting to float32 where
+    torch's default is None (meaning float32). A dtype written out passes; an expression known
+    only at run time (`dtype=dtype`, None by default in many signatures) gets the None case too."""
+    v = _lit(value)
+    if v is None:
+        return {}
+    text = _code(value)
+    if re.fullmatch(r"[\w.]*\.(b?float\d*|u?int\d+|bool_?|complex\d+|half|double)", text):
+        return {arg: value}
+    return {arg: _render(ctx, f"mindspore.float32 if {text} is None else {text}")}
+
+
+@transform("pretrained_weights")
+def pretrained_weights(ctx, value, arg, bound):
+    """torchvision's pretrained= / weights=: nothing is downloaded for the MindSpore model zoo
+    (migrator/runtime/vision_models.py). False or None: dropped. True, a weights enum or name:
+    untranslated, saying how to bring the weights over. A value known only at run time passes
+    (the helper raises if it asks for weights)."""
+    v = _lit(value)
+    if v is None or v is False:
+        return {}
+    if v is _NOT_LITERAL and not re.search(r"_Weights\b|\bDEFAULT\b", _code(value)):
+        return {arg: value}
+    raise Untranslated(f"{arg}=: pretrained torchvision weights are not downloaded in MindSpore: build the model "
+                       "without them, convert torchvision's .pth with `ms-migrate ckpt --torchvision ARCH` and load it "
+                       "with mindspore.load_checkpoint")
