@@ -181,28 +181,43 @@ def write_atomic(path: str, data: bytes | None, mode_from: str | None = None, co
     streamed copy (any size: it runs in the main process) is undone by the exception instead."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    with _signals_deferred():
-        fd, tmp = tempfile.mkstemp(prefix=".ms-migrate-", dir=folder)
-    try:
-        with contextlib.ExitStack() as stack:
-            if copy_from is None:
-                stack.enter_context(_signals_deferred())
-            with os.fdopen(fd, "wb") as fh:
-                if copy_from is None:
-                    fh.write(data)
-                else:
-                    shutil.copyfileobj(copy_from, fh, 1 << 20)
-            if mode_from is not None:
-                shutil.copymode(mode_from, tmp)
-            with _signals_deferred():
-                os.replace(tmp, path)
-    except BaseException:
+    if copy_from is None:
+        # one deferred region from the temporary file's creation to its rename: a worker's SIGTERM
+        # (default action: die at once) arriving between the two would leave the file behind
         with _signals_deferred():
+            fd, tmp = tempfile.mkstemp(prefix=".ms-migrate-", dir=folder)
             try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                if mode_from is not None:
+                    shutil.copymode(mode_from, tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+        return
+    tmp = None
+    try:
+        with _signals_deferred():
+            fd, tmp = tempfile.mkstemp(prefix=".ms-migrate-", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(copy_from, fh, 1 << 20)
+        if mode_from is not None:
+            shutil.copymode(mode_from, tmp)
+        with _signals_deferred():
+            os.replace(tmp, path)
+    except BaseException:
+        if tmp is not None:
+            with _signals_deferred():
+                _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def run_task(task: Task, keep_output: bool = False, param_map: bool = False) -> FileResult:
