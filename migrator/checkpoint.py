@@ -106,6 +106,9 @@ UNTRUSTED_HINT = ("the file holds Python objects besides tensors, and unpickling
                   "better, re-save it as a plain state_dict: torch.save(model.state_dict(), path)")
 
 
+LAYER_ROOT = "layer:"
+
+
 class CheckpointError(Exception):
     """A checkpoint that cannot be converted: the message says why; nothing was written."""
 
@@ -300,6 +303,7 @@ class _Res:
     drop: str | None = None
     transform: str | None = None
     choice_at: str | None = None
+    nested_batch_norm: dict | None = None  # inside a whole model: BatchNorm's renames, where one is
     options: list = field(default_factory=list)  # for choices: [(label, _Res)]
     ties: list = field(default_factory=list)  # (partner torch name, kept side is partner?)
 
@@ -376,8 +380,11 @@ class ParamMap:
 
     # -- one name
     def resolve(self, root: str, name: str) -> _Res | str:
-        """The MindSpore name of one torch state_dict name, or a string saying why there is none."""
+        """The MindSpore name of one torch state_dict name, or a string saying why there is none.
+        A root ``layer:<torch name>`` is a whole model the rules know (``layer:torchvision.models.resnet18``)."""
         parts = name.split(".")
+        if root.startswith(LAYER_ROOT):
+            return self._walk({"kind": "layer", "torch": root[len(LAYER_ROOT):]}, parts, 0, [], depth=0)
         return self._walk({"kind": "class", "class": root}, parts, 0, [], depth=0)
 
     def _walk(self, spec, parts, i, out, depth):
@@ -424,8 +431,9 @@ class ParamMap:
             if i >= len(parts):
                 return f"{where} is a {spec['torch']}, not a tensor"
             if i < len(parts) - 1:
+                nested = self.layer(spec["torch"]).get("nested_batch_norm")
                 return _Res(out + parts[i:], layer=spec["torch"], instance=".".join(parts[:i]),
-                            reason=f"inside {spec['torch']}: names kept")
+                            reason="" if nested else f"inside {spec['torch']}: names kept", nested_batch_norm=nested)
             return self._leaf(spec["torch"], parts, i, out)
         if kind in ("sequential", "list", "dict"):
             if i >= len(parts):
@@ -532,12 +540,15 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
         state = {n[len("module."):]: v for n, v in state.items()}
         notes.append("every name starts with 'module.' (a DataParallel wrapper): the prefix is removed")
     names = list(state)
-    if model:
+    if model and model.startswith(LAYER_ROOT):
+        root, root_note = model, f"model: {model[len(LAYER_ROOT):]}"
+    elif model:
         root = pmap.find_class(model)
         root_note = f"model: {root} (--model)"
     else:
         root, root_note = infer_root(pmap, names)
     resolved = {n: pmap.resolve(root, n) for n in names}
+    _nested_batch_norms(resolved, state)
     _decide_choices(resolved, state, pmap)
     _infer_undecided(resolved, state, pmap)
     steps: list[Step] = []
@@ -610,6 +621,23 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
     tie_partners = {p for r in resolved.values() if isinstance(r, _Res) for p, *_ in r.ties}
     steps += _meta_checks(state, pmap, root, steps, tie_partners)
     return Plan(root, root_note, steps, notes, state)
+
+
+def _nested_batch_norms(resolved: dict, state: dict) -> None:
+    """Inside a whole model (a torchvision builder), a BatchNorm is what has a running_mean; its
+    tensors get BatchNorm's MindSpore names (gamma, beta, moving_mean, moving_variance)."""
+    for n, r in resolved.items():
+        if not isinstance(r, _Res) or not r.nested_batch_norm or "." not in n:
+            continue
+        prefix, leaf = n.rsplit(".", 1)
+        if f"{prefix}.running_mean" not in state or leaf not in r.nested_batch_norm:
+            continue
+        new = r.nested_batch_norm[leaf]
+        if not new:
+            r.drop = "BatchNorm's batch counter: no MindSpore counterpart"
+        else:
+            r.ms_parts = r.ms_parts[:-1] + [new]
+            r.reason = "BatchNorm"
 
 
 def _shares_storage(a, b) -> bool:

@@ -187,11 +187,14 @@ if __name__ == "__main__":
 @click.option("--param-map", "param_map_path", type=click.Path(),
               help="The parameter map written when the model was converted. Default: ./ms_migrate_param_map.json.")
 @click.option("--model", help="The root model class in the map (Class or path.py:Class). Default: inferred from the names.")
+@click.option("--torchvision", "torchvision_arch", metavar="ARCH",
+              help="The checkpoint is a torchvision model (resnet50, vgg16_bn, ...): convert it for the builder "
+                   "ms-migrate translates models.ARCH() to. No parameter map is needed.")
 @click.option("--partial", is_flag=True, help="Write the tensors that convert even if some cannot (they are listed).")
 @click.option("--trust-pickle", is_flag=True,
               help="Allow full unpickling (torch.load(weights_only=False)). A pickle can run code: only for files you trust.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary, not one line per tensor.")
-def ckpt_cmd(src, dst, param_map_path, model, partial, trust_pickle, quiet):
+def ckpt_cmd(src, dst, param_map_path, model, torchvision_arch, partial, trust_pickle, quiet):
     """Convert a torch checkpoint (.pth/.pt/.bin state_dict, or .safetensors) to a MindSpore .ckpt.
 
     \b
@@ -202,11 +205,26 @@ def ckpt_cmd(src, dst, param_map_path, model, partial, trust_pickle, quiet):
     from .param_map import DEFAULT_NAME
 
     os.environ.setdefault("GLOG_v", "3")
-    if param_map_path is None:
+    param_map = param_map_path
+    if torchvision_arch is not None:
+        from .checkpoint import LAYER_ROOT
+        from .rules import default_rules
+
+        if model is not None or param_map_path is not None:
+            raise click.UsageError("--torchvision replaces --model and --param-map; give one or the other")
+        rule = default_rules().get(f"torchvision.models.{torchvision_arch}")
+        if rule is None or rule.nested_params is None:
+            known = sorted(r.torch.rsplit(".", 1)[1] for r in default_rules().rules
+                           if r.torch.startswith("torchvision.models.") and r.nested_params and r.torch.count(".") == 2
+                           and r.torch.rsplit(".", 1)[1].islower())
+            raise click.UsageError(f"--torchvision {torchvision_arch}: not a builder ms-migrate translates "
+                                   f"(known: {', '.join(known)})")
+        model, param_map = f"{LAYER_ROOT}torchvision.models.{torchvision_arch}", {"classes": {}, "layers": {}}
+    elif param_map_path is None:
         if not os.path.exists(DEFAULT_NAME):
             raise click.UsageError(f"no --param-map given and no ./{DEFAULT_NAME}: pass the map written when "
                                    "the model was converted (ms-migrate model.py --param-map MAP)")
-        param_map_path = DEFAULT_NAME
+        param_map = DEFAULT_NAME
     if dst is None:
         dst = os.path.splitext(src)[0] + ".ckpt"
     if os.path.abspath(dst) == os.path.abspath(src):
@@ -214,7 +232,7 @@ def ckpt_cmd(src, dst, param_map_path, model, partial, trust_pickle, quiet):
     from .checkpoint import CheckpointError, convert_checkpoint
 
     try:
-        plan = convert_checkpoint(src, dst, param_map_path, model=model, partial=partial,
+        plan = convert_checkpoint(src, dst, param_map, model=model, partial=partial,
                                   trust_pickle=trust_pickle, echo=click.echo, quiet=quiet)
     except (CheckpointError, ValueError, OSError) as exc:
         click.echo(f"ms-migrate ckpt: error: {exc}", err=True)

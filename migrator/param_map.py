@@ -704,6 +704,9 @@ def layer_entry(q: str, rules) -> dict:
         entry["transforms"] = dict(rule.param_transforms)
     if rule.fill_params:
         entry["fill"] = dict(rule.fill_params)
+    if rule.nested_params == "batch_norm":
+        bn = rules.get("torch.nn.BatchNorm2d")
+        entry["nested_batch_norm"] = {k: v for k, v in bn.params.items()}
     if not rule.translated:
         entry["note"] = f"untranslated: {rule.unsupported}"
     return entry
@@ -849,7 +852,8 @@ def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
     parameters without the attribute prefix (``0.conv.weight``, colliding between two lists), and a
     tied parameter or a module bound to two attributes keeps the name of one assignment rather
     than of its first attribute path: ``me.layers.append(...)``, ``me.x += ...``,
-    ``me.a.w = me.b.w``, ``me.b = me.a``, ``me.d[k] = ...``. The converter asks this of each
+    ``me.a.w = me.b.w``, ``me.b = me.a``, ``me.d[k] = ...``; a cell set inside a member
+    (``me.backbone.fc = nn.Linear(...)``) is named without the member's prefix. The converter asks this of each
     statement during its walk and ends such an ``__init__`` with ``self.update_parameters_name()``,
     which renames every parameter to its first attribute path, as torch's state_dict order has it."""
     if isinstance(node, cst.Call):
@@ -869,6 +873,8 @@ def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
                 continue
             if src is not None and src.startswith(me + ".") and n != src:
                 return True  # a tie (self.a.w = self.b.w) or an alias (self.b = self.a)
+            if n.count(".") >= 2 and isinstance(node.value, cst.Call):
+                return True  # a layer replaced inside a member (self.backbone.fc = nn.Linear(...))
     return False
 
 

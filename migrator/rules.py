@@ -43,6 +43,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "decorator": ((str,), "'drop': used as a decorator (`@torch.jit.ignore`, `@torch.jit.unused(...)`), it is removed"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
+    "nested_params": ((str,), "'batch_norm': a whole model (torchvision.models.resnet18): names inside are kept, except that BatchNorm layers (found by their running_mean in the checkpoint) get BatchNorm's renames"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
     "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer' or 'any'"),
@@ -81,6 +82,7 @@ class Rule:
     as_value: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
+    nested_params: str | None = None
     param_transforms: dict[str, str] = field(default_factory=dict)
     fill_params: dict[str, str] = field(default_factory=dict)
     receiver: str = "tensor"
@@ -165,6 +167,8 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
         raise RuleError(f"{where}: needs `to`, `template(s)`, `handler`, `decorator`, `setter` or `unsupported`")
     if "as_value" in body and not re.fullmatch(r"[a-z_][a-z0-9_]*\.[A-Za-z_]\w*", body["as_value"]):
         raise RuleError(f"{where}: as_value must be `helper_file.ClassName`")
+    if body.get("nested_params", "batch_norm") != "batch_norm":
+        raise RuleError(f"{where}: nested_params must be \"batch_norm\"")
     if body.get("decorator", "drop") != "drop":
         raise RuleError(f"{where}: decorator must be \"drop\"")
     if body.get("receiver", "tensor") not in RECEIVERS:

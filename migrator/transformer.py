@@ -622,6 +622,14 @@ class Converter(cst.CSTTransformer):
     def visit_WithItem(self, node) -> None:
         methods.bind_with_item(node, self.kinds)
 
+    def leave_WithItem(self, original_node, updated_node):
+        # `with torch.autograd.set_detect_anomaly(True):` when the call has nothing to become (a
+        # template "" rule): the block still needs a context
+        if updated_node.item in self._dropped:
+            self.ctx.imports_needed["import contextlib"] = None
+            return updated_node.with_changes(item=calls.render_code(self.ctx, "contextlib.nullcontext()"))
+        return updated_node
+
     def _value_kind(self, value: cst.BaseExpression) -> str | None:
         lit = methods.literal_kind(value)
         if lit:
@@ -736,6 +744,8 @@ def _kind_of_torch_call(q: str, rule) -> str | None:
         return "optimizer"
     if q.startswith("torch.utils.data.DataLoader"):
         return "loader"
+    if q in ("torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.Buffer", "torch.nn.parameter.Buffer"):
+        return "tensor"
     if q.startswith(("torch.nn.", "torchvision.models.")) and not q.startswith(("torch.nn.functional", "torch.nn.init", "torch.nn.utils")):
         return "module"
     return "tensor"

@@ -56,7 +56,8 @@ def test_targets_exist_in_mindspore(rule):
     if rule.to and "." not in rule.to:  # a runtime helper copied into the output
         assert rule.runtime, f"{rule.source} [{rule.torch}]: `to = {rule.to!r}` needs `runtime`"
         source = (RUNTIME_DIR / f"{rule.runtime}.py").read_text()
-        assert re.search(rf"^(def|class) {rule.to}\b", source, re.M), f"{rule.runtime}.py defines no {rule.to}"
+        assert re.search(rf"^(def {rule.to}\b|class {rule.to}\b|{rule.to} = )", source, re.M), \
+            f"{rule.runtime}.py defines no {rule.to}"
         compile(source, rule.runtime, "exec")
         return
     for name in ms_names(rule):

@@ -167,18 +167,6 @@ UNTOUCHED = {
                 self.sep.split(",")  # keep
                 return x
     """,
-    "modules": """
-        class Net(nn.Module):
-            def forward(self, x):
-                return x
-        def f(model, net, encoder):
-            model.float()  # keep
-            net.half()  # keep
-            encoder.double()  # keep
-            model.requires_grad_(False)  # keep
-        m = Net()
-        m.float()  # keep
-    """,
 }
 
 
@@ -195,6 +183,36 @@ def test_non_tensor_receivers_are_left_alone(name):
         assert line in out_lines, f"{name}: changed: {line.strip()!r}\n--- converted ---\n{conv.ms_code}"
     tensor_findings = [f for f in conv.findings if f.api.startswith("torch.Tensor.")]
     assert not tensor_findings, f"{name}: reported {[(f.api, f.reason) for f in tensor_findings]}"
+
+
+def test_module_receivers_get_the_module_methods_not_the_tensor_ones():
+    """model.float() casts a Cell's parameters (not x.astype), requires_grad_ freezes a Cell's."""
+    src = PRELUDE + textwrap.dedent("""
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.weight = nn.Parameter(torch.ones(2))
+            def forward(self, x):
+                return x
+            def freeze(self):
+                self.fc.requires_grad_(False)
+                self.weight.requires_grad_(False)
+        def f(model, net, encoder):
+            model.float()
+            net.half()
+            encoder.double()
+            model.requires_grad_(False)
+        m = Net()
+        m.float()
+        m.fc.half()
+    """)
+    out = convert(src, "<modules>").ms_code
+    for line in ("ms_cast_parameters(model, mindspore.float32)", "ms_cast_parameters(net, mindspore.float16)",
+                 "ms_cast_parameters(encoder, mindspore.float64)", "ms_requires_grad_(model, False)",
+                 "ms_cast_parameters(m, mindspore.float32)", "ms_cast_parameters(m.fc, mindspore.float16)",
+                 "ms_requires_grad_(self.fc, False)", "self.weight.requires_grad_(False)"):
+        assert line in out, f"{line}\n--- converted ---\n{out}"
 
 
 # Tensor receivers of unknown (or inferred) type: translated, and the result is executed.

@@ -44,6 +44,9 @@ MODULE_ALSO = {"float", "half", "double", "bfloat16", "type", "requires_grad_", 
 _MODULE_NAME = re.compile(r"(^|_)(model|models|net|network|module|encoder|decoder|backbone|classifier|"
                           r"generator|discriminator|critic|actor|policy|layer\d*|block\d*|head|teacher|student)$", re.I)
 
+_PARAMETER_NAME = re.compile(r"(weight|bias|param|params|parameters|table|embedding|embeddings|token|mask|"
+                             r"scale|gamma|beta|running_mean|running_var|buffer|pos|alpha|logit_scale|tensor)s?$", re.I)
+
 _BUILTIN_PYTHON = {"list", "dict", "set", "tuple", "len", "int", "float", "bool", "range", "sorted", "enumerate",
                    "zip", "repr", "min", "max", "sum", "abs", "round", "divmod", "hash", "id", "isinstance", "vars"}
 _BUILTIN_STR = {"str", "input", "format", "chr", "hex", "oct", "bin", "ascii"}
@@ -160,6 +163,8 @@ def expr_kind(node: cst.BaseExpression, kinds: Kinds) -> str | None:
             return "str"
         if base == "strs":
             return "str"
+        if base == "module":
+            return "module"  # seq[2], blocks[-1], heads['cls']: a Sequential's / ModuleList's / ModuleDict's
         return None  # an element of a list may well be a tensor
     if isinstance(node, cst.BinaryOperation):
         left, right = expr_kind(node.left, kinds), expr_kind(node.right, kinds)
@@ -231,9 +236,14 @@ def receiver_kind(node: cst.BaseExpression, kinds: Kinds, in_cell: bool, method:
     if isinstance(node, cst.Call) and dotted_name(node.func) == "super":
         return "module" if in_cell else None
     kind = expr_kind(node, kinds)
-    if kind is None and name is not None and method in MODULE_ALSO \
-            and _MODULE_NAME.search(name.rsplit(".", 1)[-1]):
-        return "module"
+    if kind is None and name is not None and method in MODULE_ALSO:
+        if _MODULE_NAME.search(name.rsplit(".", 1)[-1]):
+            return "module"
+        # an attribute of a module that is not named like a parameter: a submodule (net.fc.half())
+        base, _, attr = name.rpartition(".")
+        base_kind = "module" if base == "self" and in_cell else kinds.of.get(base) if base else None
+        if base_kind == "module" and not _PARAMETER_NAME.search(attr):
+            return "module"
     return kind
 
 
