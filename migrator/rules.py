@@ -207,6 +207,14 @@ class RuleSet:
             if r.is_method:
                 self.methods.setdefault(r.method_name, []).append(r)
 
+    def is_namespace(self, qualified: str) -> bool:
+        """A torch module (`torch.nn.functional`) rather than an API: rules live under it."""
+        spaces = getattr(self, "_namespaces", None)
+        if spaces is None:
+            spaces = self._namespaces = {k.rsplit(".", i)[0] for k in self.by_name
+                                         for i in range(1, k.count(".") + 1)} | {"torch", "torchvision", "torchaudio"}
+        return qualified in spaces and qualified not in self.by_name
+
     def get(self, qualified: str) -> Rule | None:
         rule = self.by_name.get(qualified)
         if rule is None:  # `torch.distributed.rpc.*`: a namespace with no counterpart covers its members

@@ -62,6 +62,7 @@ class Converter(cst.CSTTransformer):
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
+        self.scaled: dict[str, str] = {}  # accumulating optimizer -> the GradScaler its backward went through
         self.fresh_names: set[str] = set()
         self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
 
@@ -94,8 +95,17 @@ class Converter(cst.CSTTransformer):
     def _pop_attach(self, node):
         return markers.attach(node, self.ctx.frames.pop())
 
+    def _is_module_alias(self, node) -> bool:
+        """`F = torch.nn.functional` at module level: an alias like an import (uses through it are
+        converted) and the line goes. `DTYPE = torch.float32`, `act = torch.relu` stay, translated:
+        other files may import them."""
+        if node not in self.ctx.table.rebindings:
+            return False
+        q = self.ctx.table.resolve(node.body[0].value)
+        return q is not None and self.ctx.rules.is_namespace(q)
+
     def visit_SimpleStatementLine(self, node) -> bool:
-        if node in self.ctx.table.rebindings:
+        if self._is_module_alias(node):
             return False  # `F = torch.nn.functional`: an alias like an import; uses through it are converted
         self._push()
         self._drop_statement = False
@@ -104,7 +114,7 @@ class Converter(cst.CSTTransformer):
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
         self._in_simple_statement = False
-        if original_node in self.ctx.table.rebindings:
+        if self._is_module_alias(original_node):
             return self._removed_line(updated_node)
         if self._drop_statement:
             self._drop_statement = False
@@ -117,7 +127,9 @@ class Converter(cst.CSTTransformer):
         self.originals[node] = original_node
         if findings:
             self.stmt_findings[node] = findings
-        if training.zero_grad_receiver(node) is not None or training.step_receiver(node) is not None:
+        if training.zero_grad_receiver(node) is not None or training.step_receiver(node) is not None \
+                or training.scaler_step_optimizer(node, self.kinds) is not None \
+                or training.clip_call(node, self.ctx, self.originals):
             self.pending_training.add(node)
         # `x = x.to(device)` became `x = x`: gone (a self-assignment the user wrote stays)
         moot = [s for s in node.body if _is_self_assignment(s) and not any(s.deep_equals(o) for o in original_node.body)]
@@ -188,7 +200,20 @@ class Converter(cst.CSTTransformer):
             out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
         return out
 
+    # ---- f"{loss:.4f}": torch formats a 0-dim tensor as its number, MindSpore refuses the spec;
+    # a file that formats values with a spec gets the helper that gives MindSpore torch's behaviour
+    def visit_FormattedStringExpression(self, node) -> None:
+        if node.format_spec and self.convert_methods:
+            self._formats_values = True
+
+    def _format_call(self, node) -> None:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "format" \
+                and isinstance(node.func.value, cst.SimpleString) and _FORMAT_SPEC.search(node.func.value.value):
+            self._formats_values = True
+
     def leave_Module(self, original_node, updated_node):
+        if getattr(self, "_formats_values", False) and self.ctx.apis_found:
+            runtime.require(self.ctx, "tensor_format")
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
         helpers = runtime.helper_statements(self.ctx)
@@ -220,7 +245,9 @@ class Converter(cst.CSTTransformer):
                 self.pending_training.add(new_body[end])
         module = updated_node.with_changes(body=new_body)
         pending = {s for s in self.pending_training if training.zero_grad_receiver(s) is not None
-                   or dotted_name(training.step_receiver(s)) in self.accumulating}
+                   or dotted_name(training.step_receiver(s)) in self.accumulating
+                   or dotted_name(training.scaler_step_optimizer(s, self.kinds)) in self.accumulating
+                   or (self.accumulating and training.clip_call(s, self.ctx, self.originals))}
         if pending:  # a second, rare pass: zero_grad()/step() left outside a direct training step
             module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))
         return module
@@ -449,6 +476,8 @@ class Converter(cst.CSTTransformer):
 
     def visit_Call(self, node) -> None:
         self._naming_fix_signal(node)
+        if self.convert_methods:
+            self._format_call(node)
         self._call_funcs.add(node.func)
         self._call_marks.append((len(self.ctx.findings), len(self.ctx.torch_refs_left)))
         if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass"):
@@ -641,6 +670,8 @@ class Converter(cst.CSTTransformer):
             name = dotted_name(value.func)
             if name in self.known_cells:
                 return "module"
+            if name is not None and _MAKES_OPTIMIZER.search(name.rsplit(".", 1)[-1]):
+                return "optimizer"  # model.configure_optimizers(...), build_optimizer(cfg)
         return methods.expr_kind(value, self.kinds)
 
 
@@ -733,6 +764,10 @@ def _with_naming_fix(original, updated):
     me = original.params.params[0].name.value if original.params.params else "self"
     line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
     return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
+
+
+_FORMAT_SPEC = re.compile(r"\{[^{}:!]*(![rsa])?:[^{}]+\}")  # "{:.4f}", "{0:>8}", "{loss:.3e}"
+_MAKES_OPTIMIZER = re.compile(r"^(configure|build|create|make|get|init|setup)_?optimi[sz]ers?$", re.I)
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:

@@ -221,3 +221,58 @@ def test_gpt_style_model_dict_holding_a_module_list_and_init_by_isinstance():
     conv = check_example(GPT_STYLE, "net(idx)", {"idx": "randint(0, 20, (2, 6))"}, label="gpt-style model")
     assert "module.embedding_table" in conv.ms_code and "self.transformer.wpe.embedding_table" in conv.ms_code
     assert "module.gamma.data.fill_" in conv.ms_code or "module.gamma" in conv.ms_code
+
+
+def test_module_level_torch_values_bound_to_names_are_kept_for_other_files(tmp_path):
+    """`DTYPE = torch.float32`, `INF = torch.inf`, `act = torch.relu` at module level were taken for
+    aliases like `F = torch.nn.functional` and their lines removed: a file importing them broke.
+    They stay, translated; a module alias still goes (its uses are converted)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "consts.py").write_text("import torch\nimport torch.nn\nDTYPE = torch.float32\nINF = torch.inf\n"
+                                   "act = torch.relu\nF = torch.nn.functional\n\n\ndef soft(x):\n    return F.softmax(x, dim=-1)\n")
+    (pkg / "use.py").write_text("import torch\nfrom .consts import DTYPE, INF, act, soft\n\n\ndef run():\n"
+                                "    x = torch.ones(2, dtype=DTYPE) * -1\n    return act(x).sum().item(), INF, soft(x).sum().item()\n")
+    r = subprocess.run([sys.executable, "-m", "migrator", str(pkg), "-o", str(tmp_path / "out" / "pkg"), "-q"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    consts = (tmp_path / "out" / "pkg" / "consts.py").read_text()
+    assert "DTYPE = mindspore.float32" in consts and "INF = float('inf')" in consts and "act = ops.relu" in consts
+    assert "torch" not in consts and "\nF = " not in consts
+    code = "import sys; sys.modules['torch'] = None; from pkg.use import run; print(run())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path / "out",
+                         env=dict(os.environ, GLOG_v="3"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(0.0, inf, 1.0)" in out.stdout
+
+
+FORMAT_PROGRAM = '''
+import torch
+import torch.nn as nn
+
+m = nn.Linear(2, 1)
+opt = torch.optim.SGD(m.parameters(), lr=0.125)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+loss = torch.tensor(2.0) / 3
+sched.step()
+print(f"loss {loss:.4f} lr {sched.get_last_lr()[0]:.5f} {opt.param_groups[0]['lr']:.3e}")
+print("{:>8.2f}|{}".format(loss, torch.tensor([1, 2]).shape[0]))
+print(f"{loss.item():.2f} {3:03d}")
+'''
+
+
+def test_tensors_format_with_a_spec_as_in_torch(tmp_path):
+    """f"{loss:.4f}" and "{:.2f}".format(t) on 0-dim tensors (the loss, get_last_lr()'s values):
+    torch prints the number, MindSpore refused the spec (TypeError); the converted file now
+    prints what torch prints."""
+    (tmp_path / "fmt.py").write_text(FORMAT_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "fmt.py"), "-o", str(tmp_path / "ms" / "fmt.py"),
+                        "-q"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = dict(os.environ, GLOG_v="3")
+    t = subprocess.run([sys.executable, "fmt.py"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    m = subprocess.run([sys.executable, "-c", "import sys, runpy; sys.modules['torch'] = None; runpy.run_path('fmt.py')"],
+                       capture_output=True, text=True, cwd=tmp_path / "ms", env=env)
+    assert t.returncode == 0 and m.returncode == 0, m.stderr[-2000:]
+    assert t.stdout == m.stdout == "loss 0.6667 lr 0.06250 6.250e-02\n    0.67|2\n0.67 003\n", (t.stdout, m.stdout)

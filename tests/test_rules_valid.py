@@ -1,6 +1,7 @@
 """The rules themselves: well-formed, pointing at MindSpore APIs that exist, naming only
 arguments the torch signature has, and documented in docs/supported_apis.md."""
 import importlib
+import builtins
 import inspect
 import re
 
@@ -53,6 +54,8 @@ def test_as_value_helpers_are_subclasses_of_the_target(rule):
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.torch for r in RULES])
 def test_targets_exist_in_mindspore(rule):
+    if rule.to and "." not in rule.to and rule.to in dir(builtins):  # tuple, float...
+        return
     if rule.to and "." not in rule.to:  # a runtime helper copied into the output
         assert rule.runtime, f"{rule.source} [{rule.torch}]: `to = {rule.to!r}` needs `runtime`"
         source = (RUNTIME_DIR / f"{rule.runtime}.py").read_text()

@@ -67,6 +67,18 @@ def zero_grad_receiver(stmt):
     return _method_stmt(stmt, "zero_grad")
 
 
+def scaler_step_optimizer(stmt, kinds=None):
+    """`opt` for a `scaler.step(opt)` statement (torch.amp.GradScaler; see runtime/amp.py)."""
+    call = _call_of(stmt)
+    if call is None or not isinstance(call.func, cst.Attribute) or call.func.attr.value != "step" \
+            or len(call.args) != 1 or call.args[0].keyword is not None:
+        return None
+    name = dotted_name(call.func.value)
+    if name is None or not (name.lower().endswith("scaler") or (kinds is not None and kinds.of.get(name) == "scaler")):
+        return None
+    return call.args[0].value
+
+
 CLIP_NORM = "torch.nn.utils.clip_grad_norm_"
 CLIP_VALUE = "torch.nn.utils.clip_grad_value_"
 
@@ -258,6 +270,8 @@ class _BlockRewrite:
             runtime.require(self.ctx, "grad_buffer")
             new.append(self._stmt(f"{BUFFER}.add({optimizer}, {grads})"))
             self.conv.accumulating.add(optimizer)
+            if self._scaler_of(stmt):
+                self.conv.scaled[optimizer] = self._scaler_of(stmt)
             self._clips(b, step_at if step_at is not None else len(self.body), grads, optimizer, canonical=False,
                         scaler=self._scaler_of(stmt))
         new[0] = new[0].with_changes(leading_lines=[*_strip_markers(lead), *new[0].leading_lines])
@@ -395,11 +409,7 @@ class _BlockRewrite:
         return dotted_name(loss.func.value) if self._loss_of(stmt) is not loss else None
 
     def _scaler_step(self, stmt):
-        call = _call_of(stmt)
-        if call is not None and isinstance(call.func, cst.Attribute) and call.func.attr.value == "step" \
-                and len(call.args) == 1 and call.args[0].keyword is None and self._is_scaler(call.func.value):
-            return call.args[0].value
-        return None
+        return scaler_step_optimizer(stmt, self.conv.kinds)
 
     def _is_step(self, stmt) -> bool:
         return step_receiver(stmt) is not None or self._scaler_step(stmt) is not None
@@ -527,31 +537,9 @@ class _BlockRewrite:
             found = clip_call(self.body[i], self.ctx, self.conv.originals)
             if not found:
                 continue
-            kind, call, target = found
-            args = [a for a in call.args]
-            limit = None
-            for j, a in enumerate(args):
-                if (a.keyword is None and j == 1) or (a.keyword is not None and a.keyword.value in ("max_norm", "clip_value")):
-                    from .calls import code
-                    limit = code(a.value)
-            extra = [a for a in args if a.keyword is not None and a.keyword.value not in ("max_norm", "clip_value", "parameters")]
-            if limit is None or any(a.keyword.value not in ("norm_type", "error_if_nonfinite", "foreach") for a in extra):
+            new = clip_statements(self.ctx, found, grads, optimizer, canonical, scaler)
+            if new is None:
                 continue
-            if any(a.keyword.value == "norm_type" and code(a.value).strip() not in ("2", "2.0") for a in extra):
-                continue
-            if scaler is not None:
-                limit = f"({limit}) / {scaler}.get_scale()"
-            new = []
-            if target is not None:
-                from .calls import code as _code
-                new.append(self._stmt(f"{_code(target)} = mindspore.ops.norm(mindspore.ops.stack([mindspore.ops.norm(g) for g in "
-                                      + (grads if canonical else f"{BUFFER}.grads({optimizer})") + "]))"))
-            if kind == "norm":
-                new.append(self._stmt(f"{grads} = mindspore.ops.clip_by_global_norm({grads}, {limit})" if canonical
-                                      else f"{BUFFER}.clip_norm({optimizer}, {limit})"))
-            else:
-                new.append(self._stmt(f"{grads} = tuple(mindspore.ops.clamp(g, -{limit}, {limit}) for g in {grads})" if canonical
-                                      else f"{BUFFER}.clip_value({optimizer}, {limit})"))
             new[0] = new[0].with_changes(leading_lines=_strip_markers(self.body[i].leading_lines))
             self.replace[i] = new
             self.conv.retract(self.body[i])
@@ -585,6 +573,39 @@ class _BlockRewrite:
         marked = attach(self.body[b], [f])
         self.conv.stmt_findings[marked] = [*self.conv.stmt_findings.get(self.body[b], []), f]
         self.replace[b] = [marked]
+
+
+def clip_statements(ctx: FileContext, found, grads: str | None, optimizer: str, canonical: bool,
+                    scaler: str | None) -> list | None:
+    """What `clip_grad_norm_(params, limit)` / `clip_grad_value_` becomes once the gradients are
+    values: clipping `grads` (canonical step) or the optimizer's accumulated gradients. After a
+    scaled backward and before unscale_, torch clips scaled gradients: the limit is divided by
+    the scale. None when the call cannot be read (a norm other than 2, unknown keywords)."""
+    from .calls import code
+    kind, call, target = found
+    args = list(call.args)
+    limit = None
+    for j, a in enumerate(args):
+        if (a.keyword is None and j == 1) or (a.keyword is not None and a.keyword.value in ("max_norm", "clip_value")):
+            limit = code(a.value)
+    extra = [a for a in args if a.keyword is not None and a.keyword.value not in ("max_norm", "clip_value", "parameters")]
+    if limit is None or any(a.keyword.value not in ("norm_type", "error_if_nonfinite", "foreach") for a in extra):
+        return None
+    if any(a.keyword.value == "norm_type" and code(a.value).strip() not in ("2", "2.0") for a in extra):
+        return None
+    if scaler is not None:
+        limit = f"({limit}) / {scaler}.get_scale()"
+    source = grads if canonical else f"{BUFFER}.grads({optimizer})"
+    new = []
+    if target is not None:
+        new.append(f"{code(target)} = mindspore.ops.norm(mindspore.ops.stack([mindspore.ops.norm(g) for g in {source}]))")
+    if kind == "norm":
+        new.append(f"{grads} = mindspore.ops.clip_by_global_norm({grads}, {limit})" if canonical
+                   else f"{BUFFER}.clip_norm({optimizer}, {limit})")
+    else:
+        new.append(f"{grads} = tuple(mindspore.ops.clamp(g, -{limit}, {limit}) for g in {grads})" if canonical
+                   else f"{BUFFER}.clip_value({optimizer}, {limit})")
+    return [cst.parse_statement(_render_all(ctx, t) + "\n") for t in new]
 
 
 class _Region:
@@ -695,10 +716,36 @@ class LeftoverRewriter(cst.CSTTransformer):
 
     def __init__(self, ctx: FileContext, conv, pending: set):
         self.ctx, self.conv, self.pending = ctx, conv, pending
+        self.unscaled: set[str] = set()  # scalers whose unscale_() ran (since their last update())
+
+    def visit_SimpleStatementLine(self, node) -> None:
+        for method, add in (("unscale_", True), ("update", False)):
+            r = _method_stmt(node, method)
+            if r is not None and dotted_name(r) in self.conv.scaled.values():
+                (self.unscaled.add if add else self.unscaled.discard)(dotted_name(r))
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
         if original_node not in self.pending:
             return updated_node
+        found = clip_call(original_node, self.ctx, self.conv.originals)
+        if found:  # clipping the accumulated gradients of the one optimizer accumulating
+            if len(self.conv.accumulating) != 1:
+                return updated_node
+            optimizer = next(iter(self.conv.accumulating))
+            scaler = self.conv.scaled.get(optimizer)
+            new = clip_statements(self.ctx, found, None, optimizer, False,
+                                  None if scaler in self.unscaled else scaler)
+            if new is None:
+                return updated_node
+            self.conv.retract(original_node)
+            self.ctx.translated()
+            new[0] = new[0].with_changes(leading_lines=_strip_markers(original_node.leading_lines))
+            return cst.FlattenSentinel(new)
+        scaled_step = scaler_step_optimizer(original_node, self.conv.kinds)
+        if scaled_step is not None and dotted_name(scaled_step) in self.conv.accumulating:
+            self.ctx.translated()
+            return cst.parse_statement(f"{BUFFER}.step({dotted_name(scaled_step)})\n").with_changes(
+                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
         z = zero_grad_receiver(original_node)
         s = step_receiver(original_node)
         from .calls import code
