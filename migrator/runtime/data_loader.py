@@ -171,7 +171,7 @@ def ms_random_split(dataset, lengths, generator=None):
             sizes[i % len(sizes)] += 1
     else:
         sizes = list(lengths)
-    rng = getattr(generator, "numpy_rng", None) or np.random  # a seeded torch.Generator (torch_generator.py)
+    rng = getattr(generator, "numpy_rng", None) or np.random  # a seeded generator (see torch_generator.py)
     order = rng.permutation(n).tolist()
     out, start = [], 0
     for size in sizes:
