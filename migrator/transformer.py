@@ -541,7 +541,27 @@ class Converter(cst.CSTTransformer):
                         self.ctx.frames[-1].remove(f)
                     break
 
+    def _torch_hasattr(self, node):
+        """`hasattr(torch.nn.functional, 'scaled_dot_product_attention')`, a feature test: True when
+        ms-migrate translates that API (the code then takes the branch that uses it), else False."""
+        if not (isinstance(node.func, cst.Name) and node.func.value == "hasattr" and len(node.args) == 2
+                and isinstance(node.args[1].value, cst.SimpleString) and not any(a.keyword or a.star for a in node.args)):
+            return None
+        q = self.ctx.table.resolve(node.args[0].value)
+        if q is None or not (self.ctx.rules.is_namespace(q) or q in ("torch", "torchvision", "torchaudio")):
+            return None
+        try:
+            attr = calls.literal(node.args[1].value)
+        except (ValueError, SyntaxError):
+            return None
+        rule = self.ctx.rule(f"{q}.{attr}")
+        self.ctx.translated()
+        return cst.Name("True" if rule is not None and rule.translated else "False")
+
     def _leave_call(self, original_node, updated_node):
+        feature = self._torch_hasattr(original_node)
+        if feature is not None:
+            return feature
         func = original_node.func
         local = dotted_name(func)
         qualified = self.ctx.table.resolve(func) if local else None

@@ -126,8 +126,13 @@ def test_two_process_data_parallel_training_matches_torch(tmp_path):
     (tmp_path / "t").mkdir()
     (tmp_path / "m").mkdir()
     env = _env()
-    subprocess.run([sys.executable, "train_ddp.py", str(tmp_path / "t"), str(_free_port())], cwd=tmp_path, env=env,
-                   check=True, capture_output=True, timeout=300)
+    for attempt in range(3):  # the torch reference (gloo): a port taken meanwhile, or a slow peer, fails it
+        ref = subprocess.run([sys.executable, "train_ddp.py", str(tmp_path / "t"), str(_free_port())], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
+        if ref.returncode == 0:
+            break
+    else:
+        pytest.fail(f"the torch reference run failed 3 times:\n{ref.stderr[-3000:]}")
     run = subprocess.run([MSRUN, "--worker_num=2", "--local_worker_num=2", f"--master_port={_free_port()}",
                           "--join=True", f"--log_dir={tmp_path / 'log'}", "train_ms.py", str(tmp_path / "m"), "0"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

@@ -276,3 +276,30 @@ def test_tensors_format_with_a_spec_as_in_torch(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path / "ms", env=env)
     assert t.returncode == 0 and m.returncode == 0, m.stderr[-2000:]
     assert t.stdout == m.stdout == "loss 0.6667 lr 0.06250 6.250e-02\n    0.67|2\n0.67 003\n", (t.stdout, m.stdout)
+
+
+def test_torch_feature_tests_with_hasattr_pick_the_translated_branch():
+    """nanoGPT's `self.flash = hasattr(torch.nn.functional, 'scaled_dot_product_attention')`: the
+    feature test becomes True when ms-migrate translates the API (False otherwise), and the branch
+    taken computes what torch computes."""
+    from equivalence import check_example
+
+    setup = """
+class Attn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.flash = hasattr(torch.nn.functional, 'scaled_dot_product_attention')
+        self.missing = hasattr(F, 'no_such_function')
+    def forward(self, x):
+        q, k, v = self.qkv(x).split(8, dim=2)
+        if self.flash:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) / 8 ** 0.5
+            y = att.softmax(dim=-1) @ v
+        return y, self.flash, self.missing
+m = Attn()
+"""
+    conv = check_example(setup, "m(x)", {"x": "randn(2, 5, 8)"}, label="hasattr feature test")
+    assert "self.flash = True" in conv.ms_code and "self.missing = False" in conv.ms_code

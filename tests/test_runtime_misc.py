@@ -3,6 +3,8 @@
 checked against torchvision's documented behaviour, computed by hand."""
 import importlib.util
 import io
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 from PIL import Image
 
 from equivalence import convert
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _module(tmp_path, source: str, name: str = "converted"):
@@ -188,3 +192,100 @@ def test_onnx_export_writes_the_named_file(tmp_path, monkeypatch):
     outs = sess.run(None, dict(zip([i.name for i in sess.get_inputs()], [x, h, c])))
     ref = model(mindspore.Tensor(x), (mindspore.Tensor(h), mindspore.Tensor(c)))
     np.testing.assert_allclose(outs[0], ref[0].asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+TENSORBOARD_PROGRAM = '''
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+
+def log(folder):
+    writer = SummaryWriter(log_dir=folder)
+    for step in range(3):
+        loss = torch.tensor(1.0) / (step + 1)
+        writer.add_scalar("loss/train", loss, step)
+        writer.add_scalar("lr", 0.1 * step, global_step=step)
+    writer.add_scalars("acc", {"train": 0.5, "val": 0.25}, 7)
+    writer.add_histogram("weights", torch.zeros(3), 0)  # not written: warns
+    writer.close()
+'''
+
+
+def _crc32c_bitwise(data: bytes) -> int:  # written independently of the helper's table version
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def _read_events(path):
+    """TFRecord framing (CRCs checked) and the Event fields a scalar uses."""
+    import struct
+
+    data, events, i = open(path, "rb").read(), [], 0
+    mask = lambda c: (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF  # noqa: E731
+    while i < len(data):
+        header = data[i:i + 8]
+        (n,) = struct.unpack("<Q", header)
+        assert struct.unpack("<I", data[i + 8:i + 12])[0] == mask(_crc32c_bitwise(header))
+        body = data[i + 12:i + 12 + n]
+        assert struct.unpack("<I", data[i + 12 + n:i + 16 + n])[0] == mask(_crc32c_bitwise(body))
+        i += 16 + n
+        events.append(body)
+    out = []
+    for body in events:
+        step = tag = value = version = None
+        j = 9  # wall_time: key 0x09 + double
+        assert body[0] == 0x09
+        while j < len(body):
+            key = body[j]
+            j += 1
+            if key == 0x10:  # step, a varint
+                step, shift = 0, 0
+                while True:
+                    b = body[j]
+                    j += 1
+                    step |= (b & 0x7F) << shift
+                    shift += 7
+                    if not b & 0x80:
+                        break
+            elif key in (0x1A, 0x2A):
+                n = body[j]
+                payload = body[j + 1:j + 1 + n]
+                j += 1 + n
+                if key == 0x1A:
+                    version = payload.decode()
+                else:  # Summary { value (0x0a) { tag (0x0a), simple_value (0x15 float) } }
+                    v = payload[2:]
+                    tag = v[2:2 + v[1]].decode()
+                    value = struct.unpack("<f", v[3 + v[1]:7 + v[1]])[0]
+            else:
+                raise AssertionError(f"unexpected field key {key:#x}")
+        out.append((version, step, tag, value))
+    return out
+
+
+def test_summary_writer_writes_tensorboard_scalars(tmp_path):
+    import glob
+    import runpy
+    import warnings
+
+    (tmp_path / "tb.py").write_text(TENSORBOARD_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "tb.py"), "-o", str(tmp_path / "tb_ms.py"),
+                        "-q"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ns = runpy.run_path(str(tmp_path / "tb_ms.py"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ns["log"](str(tmp_path / "runs"))
+    assert any("add_histogram" in str(w.message) for w in caught)
+    main = _read_events(glob.glob(str(tmp_path / "runs" / "events.out.tfevents.*"))[0])
+    assert main[0][0] == "brain.Event:2"
+    assert [(s, t, round(v, 6)) for _, s, t, v in main[1:]] == [
+        (0, "loss/train", 1.0), (0, "lr", 0.0), (1, "loss/train", 0.5), (1, "lr", 0.1),
+        (2, "loss/train", 0.333333), (2, "lr", 0.2)]
+    for sub, value in (("acc_train", 0.5), ("acc_val", 0.25)):
+        events = _read_events(glob.glob(str(tmp_path / "runs" / sub / "events.out.tfevents.*"))[0])
+        assert events[1][1:] == (7, "acc", value)
