@@ -56,6 +56,7 @@ class Converter(cst.CSTTransformer):
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
         self._drop_statement = False  # the current statement only configures torch (template "")
         self._in_simple_statement = False
+        self._einops_layers: dict[str, str] = {}  # local name of einops.layers.torch.Rearrange -> helper Cell
         self._setter_targets: dict[cst.CSTNode, object] = {}  # `torch.x.flag = v` targets -> rule (setter)
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
@@ -260,9 +261,31 @@ class Converter(cst.CSTTransformer):
         return False
 
     def leave_Import(self, original_node, updated_node):
+        if self.convert_methods and any(_einops_module(dotted_name(a.name)) for a in original_node.names):
+            runtime.require(self.ctx, "einops_backend")
         return imports.strip_torch(updated_node)
 
     def leave_ImportFrom(self, original_node, updated_node):
+        module = dotted_name(original_node.module) if original_node.module is not None else None
+        if self.convert_methods and not original_node.relative and _einops_module(module):
+            # einops runs on MindSpore tensors through a backend the helper registers; its torch
+            # layers become the helper's Cells (uses renamed in leave_Name)
+            runtime.require(self.ctx, "einops_backend")
+            if module == "einops.layers.torch" and not isinstance(original_node.names, cst.ImportStar):
+                kept = []
+                for alias in updated_node.names:
+                    name = dotted_name(alias.name)
+                    local = alias.asname.name.value if alias.asname is not None else name
+                    if name in EINOPS_LAYERS:
+                        self._einops_layers[local] = EINOPS_LAYERS[name]
+                        self.ctx.translated()
+                    else:
+                        self.ctx.untranslated(f"einops.layers.torch.{name}", "no MindSpore layer for it in ms-migrate "
+                                                                           "(Rearrange and Reduce are translated)", original_node)
+                        kept.append(alias.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+                if not kept:
+                    return cst.RemoveFromParent()
+                return updated_node.with_changes(names=kept)
         return imports.strip_torch(updated_node)
 
     # ---- classes and functions ----------------------------------------------------------
@@ -405,6 +428,8 @@ class Converter(cst.CSTTransformer):
         return updated_node
 
     def leave_Name(self, original_node, updated_node):
+        if original_node.value in self._einops_layers and not self._not_a_reference:
+            return updated_node.with_changes(value=self._einops_layers[original_node.value])
         if original_node in self._binding_names:
             return updated_node
         if self._not_a_reference or original_node.value not in self.ctx.table.aliases \
@@ -784,6 +809,13 @@ def _with_naming_fix(original, updated):
     me = original.params.params[0].name.value if original.params.params else "self"
     line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
     return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
+
+
+EINOPS_LAYERS = {"Rearrange": "MsRearrange", "Reduce": "MsReduce"}
+
+
+def _einops_module(name) -> bool:
+    return name is not None and (name == "einops" or name.startswith("einops."))
 
 
 _FORMAT_SPEC = re.compile(r"\{[^{}:!]*(![rsa])?:[^{}]+\}")  # "{:.4f}", "{0:>8}", "{loss:.3e}"

@@ -303,3 +303,33 @@ m = Attn()
 """
     conv = check_example(setup, "m(x)", {"x": "randn(2, 5, 8)"}, label="hasattr feature test")
     assert "self.flash = True" in conv.ms_code and "self.missing = False" in conv.ms_code
+
+
+def test_einops_calls_and_layers_run_on_mindspore_tensors():
+    """einops.rearrange/repeat/reduce/einsum and einops.layers.torch.Rearrange/Reduce in a model:
+    the helper registers an einops backend for MindSpore tensors and makes the layers Cells; the
+    model computes what torch computes."""
+    pytest = __import__("pytest")
+    pytest.importorskip("einops")
+    from equivalence import check_example
+
+    setup = """
+from einops import rearrange, repeat, reduce, einsum
+from einops.layers.torch import Rearrange, Reduce as R
+class PatchEmbed(nn.Module):
+    def __init__(self, dim=8, patch=2):
+        super().__init__()
+        self.to_patch = nn.Sequential(Rearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)', p1=patch, p2=patch),
+                                      nn.Linear(patch * patch * 3, dim))
+        self.pool = R('b n d -> b d', 'max')
+        self.cls = nn.Parameter(torch.ones(1, 1, dim))
+    def forward(self, x):
+        x = self.to_patch(x)
+        cls = repeat(self.cls, '1 1 d -> b 1 d', b=x.shape[0])
+        x = torch.cat([cls, x], dim=1)
+        att = einsum(x, x, 'b n d, b m d -> b n m').softmax(dim=-1)
+        return self.pool(x), rearrange(att @ x, 'b n d -> n b d'), reduce(x, 'b n d -> b', 'mean')
+m = PatchEmbed()
+"""
+    conv = check_example(setup, "m(x)", {"x": "randn(2, 3, 4, 6)"}, label="einops")
+    assert "MsRearrange(" in conv.ms_code and "MsReduce(" in conv.ms_code and "from einops.layers.torch" not in conv.ms_code
