@@ -452,3 +452,26 @@ def test_accumulated_scaled_steps_train_like_torch(tmp_path, scaler, unscale, op
     assert rel <= 1e-4, list(zip(t_losses, m_losses))
     if unscale.startswith("pass"):
         assert "/ scaler.get_scale()" in text
+
+
+def test_policy_gradient_step_with_a_distribution_in_the_forward():
+    """A PPO/REINFORCE-style step: `dist = Categorical(logits=policy(obs))` inside the loss code.
+    The forward function returns the distribution besides the loss (MindSpore's has_aux refused a
+    lone non-tensor aux value; it now goes in a list); 5 steps match torch's weights."""
+    from equivalence import check_example
+
+    setup = """
+from torch.distributions import Categorical, Normal
+policy = nn.Linear(4, 3)
+opt = torch.optim.Adam(policy.parameters(), lr=0.05)
+def train(obs, actions, adv):
+    for _ in range(5):
+        dist = Categorical(logits=policy(obs))
+        loss = -(dist.log_prob(actions) * adv).mean() - 0.01 * dist.entropy().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return policy.weight, policy.bias, dist.probs
+"""
+    check_example(setup, "train(obs, actions, adv)", {"obs": "randn(6, 4)", "actions": "randint(0, 3, (6,))",
+                                                      "adv": "randn(6)"}, label="policy gradient")

@@ -512,7 +512,10 @@ class _BlockRewrite:
         aux = [x for x in binds if x != loss_name and x != fn_name]
         from .calls import code
         loss_code = loss_name or code(loss)
-        ret = ", ".join([loss_code, *aux])
+        # one value besides the loss goes in a list: MindSpore's has_aux refuses a (loss, x) pair
+        # whose x is not a tensor (a torch.distributions object, an int), and takes (loss, [x])
+        aux_code = [f"[{aux[0]}]"] if len(aux) == 1 else aux
+        ret = ", ".join([loss_code, *aux_code])
         ret_stmt = self._stmt(f"return {ret}")
         if loss_name is None:  # `expr.backward()`: the markers of what expr uses move with it
             ret_stmt = ret_stmt.with_changes(leading_lines=_markers_but_backward(self.body[b].leading_lines))
@@ -523,7 +526,7 @@ class _BlockRewrite:
                              body=cst.IndentedBlock(body=body))
         target_loss = loss_name or "_"
         binding = _Binding(params=params, has_aux=bool(aux),
-                           target=f"({', '.join([target_loss, *aux])})" if aux else target_loss)
+                           target=f"({', '.join([target_loss, *aux_code])})" if aux else target_loss)
         return [fn], binding
 
     def _clips(self, b: int, end: int, grads: str, optimizer: str, canonical: bool, scaler: str | None = None) -> None:
