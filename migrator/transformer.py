@@ -63,6 +63,7 @@ class Converter(cst.CSTTransformer):
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
+        self.grad_attributes: set[str] = set()  # models whose gradients go to their parameters' .grad
         self.scaled: dict[str, str] = {}  # accumulating optimizer -> the GradScaler its backward went through
         self.fresh_names: set[str] = set()
         self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}

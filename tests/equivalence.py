@@ -8,6 +8,7 @@ must be equal unless a rule's example says ``check_dtype = false`` (e.g. int32 i
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -181,7 +182,9 @@ def _compare(t, m, rtol, atol, check_dtype, shape_only, where) -> list[str]:
             tf, mf = t.astype(np.float64), m.astype(np.float64)
             if not np.array_equal(np.isnan(tf), np.isnan(mf)):
                 return [f"{where}: NaN positions differ"]
-            ok = ~np.isnan(tf)
+            if not np.array_equal(np.isinf(tf), np.isinf(mf)) or not np.array_equal(tf[np.isinf(tf)], mf[np.isinf(mf)]):
+                return [f"{where}: infinities differ"]  # (inf - inf is NaN, which no tolerance catches)
+            ok = np.isfinite(tf)
             if not ok.any():
                 return []
             err = float(np.max(np.abs(tf[ok] - mf[ok]))) if tf[ok].size else 0.0
@@ -208,6 +211,9 @@ def _compare(t, m, rtol, atol, check_dtype, shape_only, where) -> list[str]:
             return [f"{where}: {type(m).__name__} {m!r} != torch {type(t).__name__} {t!r}"]
         if shape_only:
             return []
+        if math.isnan(t) or math.isnan(m) or math.isinf(t) or math.isinf(m):
+            same = (math.isnan(t) and math.isnan(m)) or t == m
+            return [] if same else [f"{where}: {m!r} != torch {t!r}"]
         if abs(t - m) > atol + rtol * max(1.0, abs(t)):
             return [f"{where}: {m!r} != torch {t!r}"]
         return []

@@ -475,3 +475,27 @@ def train(obs, actions, adv):
 """
     check_example(setup, "train(obs, actions, adv)", {"obs": "randn(6, 4)", "actions": "randint(0, 3, (6,))",
                                                       "adv": "randn(6)"}, label="policy gradient")
+
+
+@pytest.mark.parametrize("update", [
+    "for p in net.parameters():\n            p.data.add_(-0.1 * p.grad)",
+    "with torch.no_grad():\n            for p in net.parameters():\n                p.copy_(p - 0.1 * p.grad)",
+])
+def test_backward_without_an_optimizer_fills_grad(update):
+    """pytorch/examples' regression loop: zero_grad(), loss.backward(), then a hand-written update
+    reading p.grad. The gradients are attached to the parameters' .grad (added, as torch does,
+    until zero_grad); 6 steps give torch's weights."""
+    from equivalence import check_example
+
+    setup = f"""
+net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+def train(x, y):
+    for step in range(6):
+        net.zero_grad()
+        out = F.smooth_l1_loss(net(x), y)
+        out.backward()
+        {update}
+    return net[0].weight, net[2].bias, out
+"""
+    conv = check_example(setup, "train(x, y)", {"x": "randn(8, 3)", "y": "randn(8, 1)"}, label="manual update")
+    assert "ms_attach_grads(" in conv.ms_code and "ms_zero_grads(" in conv.ms_code

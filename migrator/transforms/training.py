@@ -240,8 +240,9 @@ class _BlockRewrite:
         loss = self._loss_of(stmt)
         optimizer, step_at, direct = self._optimizer_for(b, backward_idx, steps)
         if optimizer is None:
-            self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
-                                  "compute gradients with mindspore.value_and_grad by hand")
+            if not self._to_grad_attributes(b, loss, backward_idx, steps):
+                self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
+                                      "compute gradients with mindspore.value_and_grad by hand")
             return
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
         region = self._slice(loss, lower, b)
@@ -280,6 +281,39 @@ class _BlockRewrite:
         self.replace[b] = new
         self.ctx.translated()  # the backward call
         self.ctx.imports_needed["import mindspore"] = None
+
+    # -- `loss.backward()` and no optimizer: the gradients go to the parameters' .grad
+    def _to_grad_attributes(self, b: int, loss, backward_idx: list[int], steps: dict) -> bool:
+        """The forward is differentiated with respect to the trainable parameters of the models
+        it calls (`fc(x)`, `self.net(x)`); the gradients are added to each parameter's .grad
+        (runtime/param_grads.py), as torch does, for code that reads them (a hand-written update).
+        A zero_grad() of those models sets them to None again."""
+        lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        region = self._slice(loss, lower, b)
+        if isinstance(region, str) or not region.indices:
+            return False
+        models = []
+        for i in region.indices:
+            for name in _called_models(self.body[i], self.conv):
+                if name not in models:
+                    models.append(name)
+        if not models:
+            return False
+        fn_name, grads, params = self._fresh("forward_fn"), self._fresh("grads"), self._fresh("params")
+        stmts, binding = self._forward_function(fn_name, loss, region, b)
+        runtime.require(self.ctx, "param_grads")
+        new = stmts + [
+            self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
+            self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, {params}"
+                       f"{', has_aux=True' if binding.has_aux else ''})({', '.join(binding.params)})"),
+            self._stmt(f"ms_attach_grads({params}, {grads})")]
+        new[0] = new[0].with_changes(leading_lines=[*_strip_markers(self.body[b].leading_lines), *new[0].leading_lines])
+        self.moved |= set(region.indices)
+        self.replace[b] = new
+        self.conv.grad_attributes.update(models)
+        self.ctx.translated()
+        self.ctx.imports_needed["import mindspore"] = None
+        return True
 
     # -- `if phase == 'train': loss.backward(); optimizer.step()` after the loss is computed here
     def _guarded(self, i: int, backward_idx: list[int], steps: dict[int, str | None]) -> None:
@@ -643,6 +677,23 @@ def _calls_a_model(stmt, conv) -> bool:
     return bool(found)
 
 
+def _called_models(stmt, conv) -> list[str]:
+    """Names of the models a statement calls (`fc(x)`, `self.encoder(x)`): a name known to hold a
+    module or a class of the file's Cells, or self.<attr> inside a Cell."""
+    found: list[str] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node) -> None:
+            name = dotted_name(node.func)
+            if name is None or name in found:
+                return
+            if conv.kinds.of.get(name) == "module" or (name.startswith("self.") and name.count(".") == 1 and conv._in_cell()):
+                found.append(name)
+
+    stmt.visit(V())
+    return found
+
+
 def _assigned_in(name: str, stmts) -> bool:
     return any(name in names_of(s).binds for s in stmts)
 
@@ -752,6 +803,11 @@ class LeftoverRewriter(cst.CSTTransformer):
         z = zero_grad_receiver(original_node)
         s = step_receiver(original_node)
         from .calls import code
+        if z is not None and dotted_name(z) in self.conv.grad_attributes:
+            self.ctx.translated()  # the model's parameters' .grad (see _to_grad_attributes)
+            runtime.require(self.ctx, "param_grads")
+            return cst.parse_statement(f"ms_zero_grads({dotted_name(z)}.trainable_params())\n").with_changes(
+                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
         if z is not None:
             name = dotted_name(z)
             self.ctx.translated()
