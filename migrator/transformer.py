@@ -202,6 +202,14 @@ class Converter(cst.CSTTransformer):
             out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
         return out
 
+    # ---- x[range(n), y]: torch indexes with a range, MindSpore wants a list (numpy takes both)
+    def leave_Index(self, original_node, updated_node):
+        value = updated_node.value
+        if self.convert_methods and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) \
+                and value.func.value == "range":
+            return updated_node.with_changes(value=cst.Call(func=cst.Name("list"), args=[cst.Arg(value)]))
+        return updated_node
+
     # ---- f"{loss:.4f}": torch formats a 0-dim tensor as its number, MindSpore refuses the spec;
     # a file that formats values with a spec gets the helper that gives MindSpore torch's behaviour
     def visit_FormattedStringExpression(self, node) -> None:

@@ -333,3 +333,13 @@ m = PatchEmbed()
 """
     conv = check_example(setup, "m(x)", {"x": "randn(2, 3, 4, 6)"}, label="einops")
     assert "MsRearrange(" in conv.ms_code and "MsReduce(" in conv.ms_code and "from einops.layers.torch" not in conv.ms_code
+
+
+def test_a_range_as_a_tensor_index():
+    """`x_[range(x.shape[0]), y] = x.max()` (mnist_forward_forward): torch takes a range as an
+    index, MindSpore does not; it becomes list(range(...))."""
+    from equivalence import check_example
+
+    setup = "def f(x, y):\n    x_ = x.clone()\n    x_[range(x.shape[0]), y] = x.max()\n    return x_, x[range(2)]"
+    conv = check_example(setup, "f(x, y)", {"x": "randn(4, 5)", "y": "randint(0, 5, (4,))"}, label="range index")
+    assert "list(range(x.shape[0]))" in conv.ms_code

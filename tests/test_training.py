@@ -499,3 +499,27 @@ def train(x, y):
 """
     conv = check_example(setup, "train(x, y)", {"x": "randn(8, 3)", "y": "randn(8, 1)"}, label="manual update")
     assert "ms_attach_grads(" in conv.ms_code and "ms_zero_grads(" in conv.ms_code
+
+
+def test_lambda_transform_gets_a_tensor_in_the_pipeline(tmp_path):
+    """transforms.Lambda(lambda x: torch.flatten(x)) after ToTensor (mnist_forward_forward): the
+    function is written for tensors; in MindSpore's pipeline it gets one (it was handed a numpy
+    array, and ops.flatten refused it). Values as torchvision computes them: x / 255, CHW, flat."""
+    from PIL import Image
+
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    pixels = (np.arange(2 * 3 * 3).reshape(2, 3, 3) * 9).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "imgs" / "a" / "0.png")
+    program = """
+import torch
+from torchvision import datasets, transforms
+
+def first(root):
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Lambda(lambda x: torch.flatten(x) * 2)])
+    loader = torch.utils.data.DataLoader(datasets.ImageFolder(root, transform=tf), batch_size=1)
+    for x, y in loader:
+        return [round(float(v), 4) for v in x[0][:4]], tuple(x.shape)
+"""
+    out = _run_converted(tmp_path, program, f"print(ns['first']({str(tmp_path / 'imgs')!r}))")
+    expected = np.transpose(pixels / 255.0, (2, 0, 1)).reshape(-1)[:4] * 2
+    assert f"({[round(float(v), 4) for v in expected]}, (1, 18))" in out, out

@@ -8,3 +8,22 @@ class TorchDropout(mindspore.nn.Dropout):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__(p=p)
+
+
+class TorchDropout2d(mindspore.nn.Dropout2d):
+    """mindspore.nn.Dropout2d on the inputs torch accepts: (N, C, H, W) drops whole channels;
+    an unbatched (C, H, W) too; a 2-D input is dropped element-wise (torch's deprecated
+    behaviour, which code written for it relies on). MindSpore's own takes 4-D inputs only."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__(p=float(p))
+        self.p = float(p)
+
+    def construct(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if x.ndim == 3:
+            return super().construct(x.expand_dims(0)).squeeze(0)
+        if x.ndim == 2:
+            return mindspore.ops.dropout(x, p=self.p)
+        return super().construct(x)
