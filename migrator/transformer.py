@@ -12,11 +12,11 @@ import re
 import libcst as cst
 
 from .context import FileContext, Untranslated
-from .names import dotted_name
+from .names import TORCH_ROOTS, dotted_name
 from .param_map import naming_fix_signal
 from .transforms import calls, classes, imports, markers, methods, runtime, training
 from .transforms.decorators import ReferenceCounter, without_decorators
-from .transforms.narrowing import narrowing_of
+from .transforms.narrowing import class_name_literal_fix, class_name_source, narrowing_of
 
 
 
@@ -56,6 +56,10 @@ class Converter(cst.CSTTransformer):
         self._import_lines: list[cst.SimpleStatementLine] = []  # top-level torch import lines, in order
         self._drop_statement = False  # the current statement only configures torch (template "")
         self._in_simple_statement = False
+        self._assign_targets: list = []  # targets of the assignment being visited (never rewritten to values)
+        self._class_names: dict[str, str] = {}  # classname -> m, for `classname = m.__class__.__name__`
+        self._literal_fixes: dict[cst.CSTNode, str] = {}  # 'Linear' in a class-name test -> 'Dense'
+        self._guarded_torch_imports = False  # the file already has the guarded torch imports
         self._einops_layers: dict[str, str] = {}  # local name of einops.layers.torch.Rearrange -> helper Cell
         self._setter_targets: dict[cst.CSTNode, object] = {}  # `torch.x.flag = v` targets -> rule (setter)
         # for the training step (transforms/training.py)
@@ -202,6 +206,19 @@ class Converter(cst.CSTTransformer):
             out.append(cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carry))
         return out
 
+    # ---- the torch imports kept for untranslated uses, guarded (see _guarded_imports); a second
+    # run leaves the guard as it is
+    def visit_Try(self, node) -> bool:
+        comment = node.body.header.comment if isinstance(node.body, cst.IndentedBlock) else None
+        if comment is not None and comment.value.startswith(GUARD_COMMENT):
+            self._guarded_torch_imports = True
+            return False
+        return True
+
+    def leave_SimpleString(self, original_node, updated_node):
+        new = self._literal_fixes.get(original_node)
+        return updated_node if new is None else updated_node.with_changes(value=new)
+
     # ---- x[range(n), y]: torch indexes with a range, MindSpore wants a list (numpy takes both)
     def leave_Index(self, original_node, updated_node):
         value = updated_node.value
@@ -226,7 +243,13 @@ class Converter(cst.CSTTransformer):
             runtime.require(self.ctx, "tensor_format")
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
+        kept = [l for l in lines if l.startswith("import ") and l.split()[1].split(".")[0] in TORCH_ROOTS]
+        lines = [l for l in lines if l not in kept]
+        if kept and not self._guarded_torch_imports:
+            runtime.require(self.ctx, "missing_module")
         helpers = runtime.helper_statements(self.ctx)
+        if kept and not self._guarded_torch_imports:
+            helpers = helpers + [_guarded_imports(kept)]
         placeholders = set(self._import_lines)
         first = next((s for s in body if s in placeholders), None)
         if first is None:
@@ -260,7 +283,28 @@ class Converter(cst.CSTTransformer):
                    or (self.accumulating and training.clip_call(s, self.ctx, self.originals))}
         if pending:  # a second, rare pass: zero_grad()/step() left outside a direct training step
             module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))
+            if kept and not self._guarded_torch_imports:
+                module = self._refresh_guard(module, kept)
         return module
+
+    def _refresh_guard(self, module, kept: list[str]):
+        """The second pass translated uses (a clip outside the step) the guarded torch imports were
+        kept for: the guard keeps only what is still needed, or goes."""
+        still = [l for l in imports.import_lines(self.ctx) if l in kept]
+        if still == kept:
+            return module
+        body = list(module.body)
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, cst.Try) and isinstance(stmt.body, cst.IndentedBlock) \
+                    and stmt.body.header.comment is not None and stmt.body.header.comment.value.startswith(GUARD_COMMENT):
+                if still:
+                    body[i] = _guarded_imports(still).with_changes(leading_lines=stmt.leading_lines)
+                else:
+                    del body[i]
+                    # and the helper only the guard used
+                    body = [b for b in body if not (isinstance(b, cst.ClassDef) and b.name.value == "MsMissingModule")]
+                break
+        return module.with_changes(body=body)
 
     # ---- imports ------------------------------------------------------------------------
     def visit_Import(self, node) -> bool:
@@ -343,6 +387,9 @@ class Converter(cst.CSTTransformer):
             return updated_node.with_changes(name=cst.Name("construct"))
         return updated_node
 
+    def _binding_target(self, node) -> bool:
+        return any(node is t for t in self._assign_targets)
+
     def _in_cell(self) -> bool:
         return any(s.kind == "class" and s.is_cell for s in self.scopes)
 
@@ -353,7 +400,12 @@ class Converter(cst.CSTTransformer):
     def leave_Attribute_attr(self, node) -> None:
         self._not_a_reference -= 1
 
+    def leave_AssignTarget(self, original_node, updated_node):
+        self._assign_targets.clear()
+        return updated_node
+
     def visit_AssignTarget(self, node) -> None:
+        self._assign_targets.append(node.target)
         # `dt = torch.float32` re-binds a torch name (names.py): the target is a new name, not a
         # use of the torch API, and must stay as written.
         if isinstance(node.target, cst.Name):
@@ -430,6 +482,13 @@ class Converter(cst.CSTTransformer):
         if updated_node.attr.value == "forward" and self.convert_methods:
             self.ctx.translated()
             return updated_node.with_changes(attr=cst.Name("construct"))
+        if self.convert_methods and updated_node.attr.value in _DEVICE_FLAGS and original_node not in self._call_funcs \
+                and methods.receiver_kind(original_node.value, self.kinds, self._in_cell()) in (None, "tensor") \
+                and not self._binding_target(original_node):
+            # `input.is_cuda` (DCGAN's multi-GPU branch): MindSpore tensors do not say; the
+            # converted code runs where MindSpore placed it, and torch's GPU-only paths are off
+            self.ctx.translated()
+            return cst.Name(_DEVICE_FLAGS[updated_node.attr.value])
         if self.convert_methods:  # x.max(1).values -> x.max(1)[0]: MindSpore returns plain tuples
             field = methods.named_field(original_node, updated_node, self.kinds, self._in_cell(), self.ctx.rules)
             if field is not None:
@@ -531,7 +590,10 @@ class Converter(cst.CSTTransformer):
     # ---- `if isinstance(m, nn.Embedding): m.weight ...` (init functions): the layer's parameter
     # names inside the block are MindSpore's (m.embedding_table) --------------------------------
     def visit_If(self, node) -> None:
-        narrowing = narrowing_of(self.ctx, node.test)
+        fix = class_name_literal_fix(self.ctx, node.test, self._class_names)
+        if fix is not None:
+            self._literal_fixes[fix[0]] = fix[1]
+        narrowing = narrowing_of(self.ctx, node.test, self._class_names)
         if narrowing and isinstance(node.body, cst.IndentedBlock):
             self._narrowing_blocks[node.body] = narrowing
 
@@ -686,6 +748,10 @@ class Converter(cst.CSTTransformer):
 
     def visit_Assign(self, node) -> None:
         self._naming_fix_signal(node)
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            source = class_name_source(node.value)
+            if source is not None:
+                self._class_names[node.targets[0].target.value] = source
         if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Attribute, cst.Name)):
             q = self.ctx.table.resolve(node.targets[0].target)
             rule = self.ctx.rule(q) if q else None
@@ -771,9 +837,10 @@ def _wire_compound_statements() -> None:
 
 _wire_compound_statements()
 # the fields some visit_<Type>_<field> / leave_<Type>_<field> hook watches (`attr` of Attribute...)
+_CST_NAMES = frozenset(dir(cst))
 _HOOKED_FIELDS = frozenset(
     name.split("_", 2)[2] for name in dir(Converter)
-    if name.startswith(("visit_", "leave_")) and name.count("_") >= 2 and name.split("_", 2)[1] in dir(cst)
+    if name.startswith(("visit_", "leave_")) and name.count("_") >= 2 and name.split("_", 2)[1] in _CST_NAMES
     and not _is_libcst_stub(getattr(Converter, name)))
 
 
@@ -818,6 +885,21 @@ def _with_naming_fix(original, updated):
     me = original.params.params[0].name.value if original.params.params else "self"
     line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
     return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
+
+
+GUARD_COMMENT = "# ms-migrate: torch is needed only by the uses marked untranslated"
+
+
+def _guarded_imports(lines: list[str]) -> cst.BaseStatement:
+    """The torch imports kept for untranslated uses, in a try: without torch installed the file
+    still imports and runs, and only those uses fail (MsMissingModule raises ImportError)."""
+    roots = sorted({l.split()[1].split(".")[0] for l in lines})
+    body = "".join(f"    {l}\n" for l in lines)
+    fallback = "".join(f"    {r} = MsMissingModule({r!r})\n" for r in roots)
+    return cst.parse_statement(f"try:  {GUARD_COMMENT}\n{body}except ImportError:\n{fallback}")
+
+
+_DEVICE_FLAGS = {"is_cuda": "False", "is_xpu": "False", "is_mps": "False"}
 
 
 EINOPS_LAYERS = {"Rearrange": "MsRearrange", "Reduce": "MsReduce"}

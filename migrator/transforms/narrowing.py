@@ -8,9 +8,22 @@ import libcst as cst
 from ..context import FileContext
 
 
-def narrowing_of(ctx: FileContext, test: cst.BaseExpression) -> dict[str, dict[str, str]] | None:
+def narrowing_of(ctx: FileContext, test: cst.BaseExpression,
+                 class_names: dict[str, str] | None = None) -> dict[str, dict[str, str]] | None:
     """{name: {torch parameter: MindSpore parameter}} for the test `isinstance(name, Layer)` or
-    `isinstance(name, (Layer, ...))`, when the layers' rules rename parameters; else None."""
+    `isinstance(name, (Layer, ...))`, or a test on the layer's class name (see class_name_test),
+    when the layers' rules rename parameters; else None."""
+    by_name = class_name_test(ctx, test, class_names or {})
+    if by_name is not None:
+        obj, rules, _ = by_name
+        # layers with parameters only (a name test for 'Embedding' also passes CosineEmbeddingLoss),
+        # and not the ones whose parameters sit in a sub-cell (BatchNorm3d's bn2d.gamma)
+        maps = [{k: v for k, v in r.params.items() if v and v != k} for r in rules
+                if r.params and not any("." in v for v in r.params.values())]
+        if not maps:
+            return None
+        merged = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps)}
+        return {obj: merged} if merged else None
     if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
             and len(test.args) == 2 and isinstance(test.args[0].value, cst.Name)):
         return None
@@ -27,3 +40,90 @@ def narrowing_of(ctx: FileContext, test: cst.BaseExpression) -> dict[str, dict[s
     # (nn.Linear, nn.Embedding): nothing (weight stays weight for the Dense)
     merged = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps)}
     return {test.args[0].value.value: merged} if merged else None
+
+
+# ---- DCGAN's `classname = m.__class__.__name__; if classname.find('BatchNorm') != -1:` -----------
+def class_name_source(value: cst.BaseExpression) -> str | None:
+    """`m` for `m.__class__.__name__` or `type(m).__name__`."""
+    if not (isinstance(value, cst.Attribute) and value.attr.value == "__name__"):
+        return None
+    inner = value.value
+    if isinstance(inner, cst.Attribute) and inner.attr.value == "__class__" and isinstance(inner.value, cst.Name):
+        return inner.value.value
+    if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Name) and inner.func.value == "type" \
+            and len(inner.args) == 1 and isinstance(inner.args[0].value, cst.Name):
+        return inner.args[0].value.value
+    return None
+
+
+def class_name_test(ctx: FileContext, test, class_names: dict[str, str]):
+    """(object, the translated torch.nn layer rules whose class name passes, the string literal)
+    for `name.find('X') != -1` (or >= 0, > -1), `'X' in name`, `name == 'X'`, `name.startswith('X')`,
+    where name holds an object's class name (`classname = m.__class__.__name__`) or is that
+    expression itself; else None."""
+    def subject(node):
+        if isinstance(node, cst.Name) and node.value in class_names:
+            return class_names[node.value]
+        return class_name_source(node)
+
+    def literal(node):
+        if isinstance(node, cst.SimpleString):
+            try:
+                return node.evaluated_value if isinstance(node.evaluated_value, str) else None
+            except Exception:  # noqa: BLE001 - an odd literal is simply not a class name
+                return None
+        return None
+
+    obj = text = lit = None
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        op, right = test.comparisons[0].operator, test.comparisons[0].comparator
+        left = test.left
+        if isinstance(left, cst.Call) and isinstance(left.func, cst.Attribute) and left.func.attr.value == "find" \
+                and len(left.args) == 1 and literal(left.args[0].value) is not None:
+            bound = literal_int(right)
+            if (isinstance(op, cst.NotEqual) and bound == -1) or (isinstance(op, cst.GreaterThanEqual) and bound == 0) \
+                    or (isinstance(op, cst.GreaterThan) and bound == -1):
+                obj, lit = subject(left.func.value), left.args[0].value
+                text = literal(lit)
+                match = lambda cls: text in cls  # noqa: E731
+        elif isinstance(op, cst.In) and literal(left) is not None:
+            obj, lit = subject(right), left
+            text = literal(lit)
+            match = lambda cls: text in cls  # noqa: E731
+        elif isinstance(op, cst.Equal) and literal(right) is not None:
+            obj, lit = subject(left), right
+            text = literal(lit)
+            match = lambda cls: cls == text  # noqa: E731
+    elif isinstance(test, cst.Call) and isinstance(test.func, cst.Attribute) and test.func.attr.value == "startswith" \
+            and len(test.args) == 1 and literal(test.args[0].value) is not None:
+        obj, lit = subject(test.func.value), test.args[0].value
+        text = literal(lit)
+        match = lambda cls: cls.startswith(text)  # noqa: E731
+    if obj is None or not text:
+        return None
+    rules = [r for r in ctx.rules.rules if r.torch.startswith("torch.nn.") and r.torch.count(".") == 2
+             and r.translated and r.to and match(r.torch.rsplit(".", 1)[1])]
+    return (obj, rules, lit) if rules else None
+
+
+def literal_int(node) -> int | None:
+    if isinstance(node, cst.Integer):
+        return int(node.value)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.Integer):
+        return -int(node.expression.value)
+    return None
+
+
+def class_name_literal_fix(ctx: FileContext, test, class_names: dict[str, str]):
+    """(literal node, new text) when the torch layers a class-name test picks out are all one
+    MindSpore class whose name fails the test: 'Linear' -> 'Dense' (nn.Linear is nn.Dense)."""
+    found = class_name_test(ctx, test, class_names)
+    if found is None:
+        return None
+    _, rules, lit = found
+    ms_names = {r.to.rsplit(".", 1)[1] for r in rules}
+    text = lit.evaluated_value
+    if len(ms_names) != 1 or any(text in n for n in ms_names):
+        return None
+    quote = lit.value[: len(lit.value) - len(lit.value.lstrip("rRbBuUfF"))] + lit.quote
+    return lit, f"{quote}{ms_names.pop()}{lit.quote}"
