@@ -215,6 +215,7 @@ class _BlockRewrite:
         self.replace: dict[int, list] = {}  # index -> statements replacing it
         self.moved: set[int] = set()  # indices moved into a forward function
         self.region_binds: set[str] = set()
+        self.buffered: set[str] = set()  # optimizers an earlier backward of this block buffered for
 
     def run(self) -> list:
         # `torch.autograd.backward(...)`, `dist_autograd.backward(...)`: a module's function, not
@@ -249,8 +250,11 @@ class _BlockRewrite:
         if isinstance(region, str):
             self._untranslated(b, region)
             return
+        # an earlier backward() of this block whose gradients went to the buffer for the same
+        # optimizer: this one adds to them and the step applies the sum (DCGAN's D step:
+        # errD_real.backward(); errD_fake.backward(); optimizerD.step())
         canonical = direct and any(lower <= z or z > b for z in zero_grads) and \
-            all(not (b < i < step_at) for i in backward_idx)
+            all(not (b < i < step_at) for i in backward_idx) and optimizer not in self.buffered
         fn_name = self._fresh("forward_fn")
         grads = self._fresh("grads")
         stmts, binding = self._forward_function(fn_name, loss, region, b)
@@ -262,6 +266,8 @@ class _BlockRewrite:
             self.replace[step_at] = [self._stmt(f"{optimizer}({grads})", self.body[step_at])]
             self.conv.pending_training.discard(self.body[step_at])
             for z in zero_grads:
+                if self.buffered:
+                    break  # another optimizer of this block buffers: the zero_grad()s reset that buffer
                 if self.body[z] in self.conv.pending_training:
                     self.conv.pending_training.discard(self.body[z])
                     self.conv._remove.add(self.body[z])  # removed; its comments move to the next line
@@ -271,6 +277,7 @@ class _BlockRewrite:
             runtime.require(self.ctx, "grad_buffer")
             new.append(self._stmt(f"{BUFFER}.add({optimizer}, {grads})"))
             self.conv.accumulating.add(optimizer)
+            self.buffered.add(optimizer)
             if self._scaler_of(stmt):
                 self.conv.scaled[optimizer] = self._scaler_of(stmt)
             self._clips(b, step_at if step_at is not None else len(self.body), grads, optimizer, canonical=False,
@@ -496,11 +503,39 @@ class _BlockRewrite:
                       if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)
                       and not self._constructs(self.body[i])]
         lost = self._outside_forward_passes(region_idx, start)
-        if lost:
+        recompute = self._recomputable(lost, start, b) if lost else []
+        if lost and recompute is None:
             return (f"the loss depends on {', '.join(lost)}, computed by a model before this step's forward "
                     "(for an earlier backward()); MindSpore differentiates a function, so gradients through it "
                     "would be lost: compute it inside this step or restructure by hand")
-        return _Region(region_idx, loss)
+        region = _Region(region_idx, loss)
+        region.recompute = recompute
+        return region
+
+    def _recomputable(self, lost: list[str], start: int, b: int) -> list | None:
+        """GAN steps: the generator's loss goes through `fake = netG(noise)`, computed before the
+        discriminator's step. MindSpore differentiates a function, so the generator's forward
+        function computes `fake` again from the same inputs (the same values; a note says that
+        BatchNorm statistics in netG are updated once more, and dropout would draw again). Only
+        for `name = <call>` statements whose inputs nothing re-binds before the backward; else None."""
+        out = []
+        for name in lost:
+            j = next((j for j in range(start - 1, -1, -1) if name in names_of(self.body[j]).binds), None)
+            stmt = self.body[j] if j is not None else None
+            if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                    and isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1
+                    and isinstance(stmt.body[0].targets[0].target, cst.Name)):
+                return None
+            reads = set(names_of(stmt.body[0].value).reads)
+            if any(reads & set(names_of(self.body[k]).binds) for k in range(j + 1, b)) or reads & set(lost):
+                return None
+            out.append((j, stmt))
+        for _, stmt in sorted(out, key=lambda p: p[0]):
+            self.ctx.warn("torch.Tensor.backward", f"{_code_of(stmt.body[0].targets[0].target)} is computed again inside "
+                          "this step's forward function (MindSpore differentiates a function): the same values; "
+                          "BatchNorm running statistics of the model that computes it are updated once more, "
+                          "and dropout in it would draw again", self.conv.original_node(stmt))
+        return [copy for _, copy in sorted(out, key=lambda p: p[0])]
 
     def _constructs(self, stmt) -> bool:
         """Does the statement build a model, optimizer, scheduler or loader? Such statements stay
@@ -530,7 +565,7 @@ class _BlockRewrite:
         return lost
 
     def _forward_function(self, fn_name: str, loss, region: "_Region", b: int):
-        stmts = [self.body[i] for i in region.indices]
+        stmts = [*(_without_comments(st) for st in region.recompute), *(self.body[i] for i in region.indices)]
         binds: list[str] = []
         params: list[str] = []
         for s in stmts:
@@ -648,6 +683,16 @@ def clip_statements(ctx: FileContext, found, grads: str | None, optimizer: str, 
 class _Region:
     def __init__(self, indices: list[int], loss):
         self.indices, self.loss = indices, loss
+        self.recompute: list = []  # statements computed again at the start of the forward function
+
+
+def _without_comments(stmt):
+    return stmt.with_changes(leading_lines=[], trailing_whitespace=cst.TrailingWhitespace())
+
+
+def _code_of(node) -> str:
+    from .calls import code
+    return code(node)
 
 
 class _Binding:
