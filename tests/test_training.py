@@ -136,6 +136,18 @@ def test_image_folder_classes_in_sorted_order(tmp_path):
     assert "[((4, 3, 6, 8), 'Float32', [0, 0, 1, 1]), ((1, 3, 6, 8), 'Float32', [1])], 5)" in out
 
 
+def _both(tmp_path, name: str, program: str):
+    """Write a torch program, convert it (no marker may be left), load both versions:
+    (torch namespace, MindSpore namespace, converted text, the converter's CompletedProcess)."""
+    src = tmp_path / f"{name}.py"
+    src.write_text(program)
+    out = tmp_path / f"{name}_ms.py"
+    r = convert(str(src), str(out))
+    text = out.read_text()
+    assert "ms-migrate: untranslated" not in text, text
+    return runpy.run_path(str(src), run_name="t"), runpy.run_path(str(out), run_name="m"), text, r
+
+
 PHASES_PROGRAM = '''
 import torch
 import torch.nn as nn
@@ -191,15 +203,8 @@ def test_guarded_backward_trains_like_torch(tmp_path):
     import mindspore
     import torch
 
-    src = tmp_path / "phases.py"
-    src.write_text(PHASES_PROGRAM)
-    out = tmp_path / "phases_ms.py"
-    convert(str(src), str(out))
-    text = out.read_text()
-    assert "ms-migrate: untranslated" not in text, text
+    tmod, mmod, text, r = _both(tmp_path, "phases", PHASES_PROGRAM)
     assert ".backward()" not in text
-    tmod = runpy.run_path(str(src), run_name="t")
-    mmod = runpy.run_path(str(out), run_name="m")
     torch.manual_seed(0)
     tnet, mnet = tmod["Net"](), mmod["Net"]()
     load_torch_state(tnet, mnet)
@@ -266,14 +271,7 @@ def test_amp_training_step_trains_like_torch(tmp_path):
     import mindspore
     import torch
 
-    src = tmp_path / "amp_train.py"
-    src.write_text(AMP_PROGRAM)
-    out = tmp_path / "amp_train_ms.py"
-    convert(str(src), str(out))
-    text = out.read_text()
-    assert "ms-migrate: untranslated" not in text, text
-    tmod = runpy.run_path(str(src), run_name="t")
-    mmod = runpy.run_path(str(out), run_name="m")
+    tmod, mmod, text, r = _both(tmp_path, "amp_train", AMP_PROGRAM)
     torch.manual_seed(0)
     tnet, mnet = tmod["Net"](), mmod["Net"]()
     load_torch_state(tnet, mnet)
@@ -341,14 +339,7 @@ def test_backward_two_ifs_deep_trains_like_torch(tmp_path, use_amp):
     import mindspore
     import torch
 
-    src = tmp_path / "trainer.py"
-    src.write_text(NESTED_PROGRAM)
-    out = tmp_path / "trainer_ms.py"
-    convert(str(src), str(out))
-    text = out.read_text()
-    assert "ms-migrate: untranslated" not in text, text
-    tmod = runpy.run_path(str(src), run_name="t")
-    mmod = runpy.run_path(str(out), run_name="m")
+    tmod, mmod, text, r = _both(tmp_path, "trainer", NESTED_PROGRAM)
     torch.manual_seed(0)
     tnet, mnet = tmod["Net"](), mmod["Net"]()
     load_torch_state(tnet, mnet)
@@ -429,14 +420,8 @@ def test_accumulated_scaled_steps_train_like_torch(tmp_path, scaler, unscale, op
     import mindspore
     import torch
 
-    src = tmp_path / "accum.py"
-    src.write_text(ACCUM_PROGRAM.replace("SCALER", scaler).replace("UNSCALE", unscale).replace("OPTIMIZER", optimizer))
-    out = tmp_path / "accum_ms.py"
-    convert(str(src), str(out))
-    text = out.read_text()
-    assert "ms-migrate: untranslated" not in text, text
-    tmod = runpy.run_path(str(src), run_name="t")
-    mmod = runpy.run_path(str(out), run_name="m")
+    program = ACCUM_PROGRAM.replace("SCALER", scaler).replace("UNSCALE", unscale).replace("OPTIMIZER", optimizer)
+    tmod, mmod, text, r = _both(tmp_path, "accum", program)
     torch.manual_seed(0)
     tnet, mnet = tmod["Net"](), mmod["Net"]()
     load_torch_state(tnet, mnet)
@@ -587,14 +572,8 @@ def test_gan_generator_step_through_the_same_fake(tmp_path):
     import mindspore
     import torch
 
-    src = tmp_path / "gan.py"
-    src.write_text(GAN_PROGRAM)
-    out = tmp_path / "gan_ms.py"
-    r = convert(str(src), str(out))
-    text = out.read_text()
-    assert "ms-migrate: untranslated" not in text, text
+    tmod, mmod, text, r = _both(tmp_path, "gan", GAN_PROGRAM)
     assert "is computed again inside this step's forward function" in r.stdout + r.stderr + text
-    tmod, mmod = runpy.run_path(str(src), run_name="t"), runpy.run_path(str(out), run_name="m")
     torch.manual_seed(0)
     tg, td, mg, md = tmod["G"](), tmod["D"](), mmod["G"](), mmod["D"]()
     load_torch_state(tg, mg)
