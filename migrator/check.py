@@ -146,7 +146,7 @@ def _check(data: bytes, path: str, rules) -> list[Finding]:
         return [Finding(path, 1, 1, "E001", f"cannot decode: {exc}")]
     from .names import build_import_table
 
-    table = build_import_table(module)
+    table = build_import_table(module, rules.is_namespace if rules is not None else None)
     markers = _markers(module.code) if has_marker else []
     if table.mentions_mindspore or markers:
         findings = _check_converted(module, table, markers, path, rules)

@@ -101,7 +101,7 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
         return result
     if not module.has_trailing_newline and body.endswith(b"\r"):
         module = module.with_changes(has_trailing_newline=True)  # libcst drops a final lone CR
-    table = build_import_table(module)
+    table = build_import_table(module, rules.is_namespace)
     if not table.aliases and not table.star_modules:
         result.output, result.status = data, "no-torch"
         return result

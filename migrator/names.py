@@ -46,7 +46,8 @@ class ImportTable:
     import_of: dict[str, str] = field(default_factory=dict)
     mentions_mindspore: bool = False
     plain_modules: set[str] = field(default_factory=set)  # `import torch.nn` (no alias)
-    rebindings: set = field(default_factory=set)  # `F = torch.nn.functional` statements (like imports)
+    rebindings: set = field(default_factory=set)
+    is_namespace: object = None  # see build_import_table  # `F = torch.nn.functional` statements (like imports)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         name = dotted_name(node)
@@ -118,7 +119,8 @@ def _walk_statements(body, table: ImportTable, top: bool) -> None:
                     # module-level re-binding: F = torch.nn.functional
                     target = small.targets[0].target
                     q = table.resolve(small.value)
-                    if isinstance(target, cst.Name) and q is not None:
+                    if isinstance(target, cst.Name) and q is not None \
+                            and (table.is_namespace is None or table.is_namespace(q)):
                         table.aliases[target.value] = q
                         table.import_of[target.value] = q.split(".", 1)[0]
                         table.rebindings.add(stmt)
@@ -146,8 +148,12 @@ def _blocks_of(stmt: cst.BaseCompoundStatement):
         yield from _blocks_of(c)
 
 
-def build_import_table(module: cst.Module) -> ImportTable:
+def build_import_table(module: cst.Module, is_namespace=None) -> ImportTable:
+    """is_namespace(qualified): is a torch name a module (`torch.nn.functional`)? A module-level
+    `F = torch.nn.functional` is then an alias like an import; `DTYPE = torch.float32` is an
+    ordinary variable, translated where it is assigned. Without it, every re-binding is an alias."""
     table = ImportTable()
+    table.is_namespace = is_namespace
     _walk_statements(module.body, table, True)
     return table
 

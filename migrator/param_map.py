@@ -809,7 +809,7 @@ def build(sources: dict[str, str | bytes], rules=None) -> dict:
     for rel, code in sources.items():
         text = code.decode() if isinstance(code, bytes) else code
         module = cst.parse_module(text)
-        ctx = FileContext(rules=rules, table=build_import_table(module), source=text)
+        ctx = FileContext(rules=rules, table=build_import_table(module, rules.is_namespace), source=text)
         per_file.append((rel, extract(module, ctx)))
     return merge(per_file)
 

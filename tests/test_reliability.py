@@ -569,3 +569,15 @@ for f in report.files:
     assert lines.pop("m5.py").startswith("error the converter process died on this file")
     assert set(lines.values()) == {"converted None"} and len(lines) == 11
     assert (tmp_path / "out" / "m5.py").read_text() == TORCH + "# SEGV\n"
+
+
+def test_a_module_level_variable_holding_a_torch_value_is_not_an_alias_inside_functions():
+    # found by test_properties: `x = th.BoolTensor` at module level made every `x` of the file an
+    # alias of torch.BoolTensor, parameters of functions and runtime helpers included (not idempotent;
+    # once, an assignment to a call that did not parse). Only torch modules are aliases now.
+    data = (b"import torch as th\nx = th.float32\n\n\ndef f(x):\n    return x + 1\n\n\n"
+            b"y = th.nn.functional.interpolate(th.ones(1, 1, 4), size=8)\nx = th.zeros(2, dtype=x)\n")
+    res = convert_source(data)
+    out = res.output.decode()
+    assert "def f(x):\n    return x + 1\n" in out and "x = mindspore.float32\n" in out, out
+    assert convert_source(res.output).output == res.output
