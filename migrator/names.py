@@ -46,8 +46,8 @@ class ImportTable:
     import_of: dict[str, str] = field(default_factory=dict)
     mentions_mindspore: bool = False
     plain_modules: set[str] = field(default_factory=set)  # `import torch.nn` (no alias)
-    rebindings: set = field(default_factory=set)
-    is_namespace: object = None  # see build_import_table  # `F = torch.nn.functional` statements (like imports)
+    rebindings: set = field(default_factory=set)  # `F = torch.nn.functional` statements (like imports)
+    is_namespace: object = None  # see build_import_table
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         name = dotted_name(node)

@@ -103,12 +103,9 @@ class Converter(cst.CSTTransformer):
 
     def _is_module_alias(self, node) -> bool:
         """`F = torch.nn.functional` at module level: an alias like an import (uses through it are
-        converted) and the line goes. `DTYPE = torch.float32`, `act = torch.relu` stay, translated:
-        other files may import them."""
-        if node not in self.ctx.table.rebindings:
-            return False
-        q = self.ctx.table.resolve(node.body[0].value)
-        return q is not None and self.ctx.rules.is_namespace(q)
+        converted) and the line goes. The import table decides (names.build_import_table with the
+        rules' is_namespace): `DTYPE = torch.float32` is not one and stays, translated."""
+        return node in self.ctx.table.rebindings
 
     def visit_SimpleStatementLine(self, node) -> bool:
         if self._is_module_alias(node):
