@@ -67,6 +67,7 @@ class Converter(cst.CSTTransformer):
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
+        self.closure_steps: set[str] = set()  # receivers of `x.step(closure)` calls (L-BFGS style)
         self.grad_attributes: set[str] = set()  # models whose gradients go to their parameters' .grad
         self.scaled: dict[str, str] = {}  # accumulating optimizer -> the GradScaler its backward went through
         self.fresh_names: set[str] = set()
@@ -278,7 +279,8 @@ class Converter(cst.CSTTransformer):
                    or dotted_name(training.step_receiver(s)) in self.accumulating
                    or dotted_name(training.scaler_step_optimizer(s, self.kinds)) in self.accumulating
                    or (self.accumulating and training.clip_call(s, self.ctx, self.originals))}
-        if pending:  # a second, rare pass: zero_grad()/step() left outside a direct training step
+        if pending or (self.closure_steps & self.accumulating):
+            # a second, rare pass: zero_grad()/step()/step(closure) left outside a direct training step
             module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))
             if kept and not self._guarded_torch_imports:
                 module = self._refresh_guard(module, kept)
@@ -569,6 +571,8 @@ class Converter(cst.CSTTransformer):
         if self.convert_methods:
             self._format_call(node)
         self._call_funcs.add(node.func)
+        if training.closure_step(node):
+            self.closure_steps.add(dotted_name(node.func.value))
         self._call_marks.append((len(self.ctx.findings), len(self.ctx.torch_refs_left)))
         if isinstance(node.func, cst.Name) and node.func.value in ("isinstance", "issubclass"):
             self._type_check_args.update(node.args[1:])
@@ -696,6 +700,8 @@ class Converter(cst.CSTTransformer):
             return updated
         receiver = updated.func.value
         kind = methods.receiver_kind(original.func.value, self.kinds, self._in_cell(), name)
+        if kind is None and isinstance(original.func.value, cst.Call):
+            kind = self._value_kind(original.func.value)  # nn.Linear(2, 2).double(): a module's method
         rule = methods.choose(candidates, name, kind, original)
         if rule is None:
             return updated

@@ -31,9 +31,15 @@ class _GradBuffer:
         if id(optimizer) in self._grads:
             self._grads[id(optimizer)] = tuple(mindspore.ops.clamp(g, -value, value) for g in self._grads[id(optimizer)])
 
-    def step(self, optimizer):
+    def step(self, optimizer, closure=None):
+        """optimizer.step() / optimizer.step(closure): the closure recomputes the loss and refills
+        the gradients; its loss is returned, as torch does. L-BFGS calls it as often as it needs."""
+        if closure is not None and hasattr(optimizer, "step_closure"):
+            return optimizer.step_closure(closure, lambda: self.grads(optimizer))
+        loss = None if closure is None else closure()
         if id(optimizer) in self._grads:
             optimizer(self._grads[id(optimizer)])
+        return loss
 
 
 ms_grad_buffer = _GradBuffer()

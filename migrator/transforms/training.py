@@ -67,6 +67,13 @@ def zero_grad_receiver(stmt):
     return _method_stmt(stmt, "zero_grad")
 
 
+def closure_step(call) -> bool:
+    """`opt.step(closure)` / `opt.step(closure=closure)` (L-BFGS style: the optimizer calls the
+    closure, which recomputes the loss and its gradients)."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value == "step" and len(call.args) == 1 \
+        and call.args[0].star == "" and (call.args[0].keyword is None or call.args[0].keyword.value == "closure")
+
+
 def scaler_step_optimizer(stmt, kinds=None):
     """`opt` for a `scaler.step(opt)` statement (torch.amp.GradScaler; see runtime/amp.py)."""
     call = _call_of(stmt)
@@ -867,6 +874,14 @@ class LeftoverRewriter(cst.CSTTransformer):
             self.ctx.translated()
             return cst.parse_statement(f"{BUFFER}.step({code(s)})\n").with_changes(
                 leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+        return updated_node
+
+    def leave_Call(self, original_node, updated_node):
+        if closure_step(updated_node) and dotted_name(updated_node.func.value) in self.conv.accumulating:
+            # the closure fills the buffer; the buffer's step calls it (again and again, for L-BFGS)
+            from .calls import code
+            return cst.parse_expression(f"{BUFFER}.step({code(updated_node.func.value)}, "
+                                        f"{code(updated_node.args[0].value)})")
         return updated_node
 
     def leave_IndentedBlock(self, original_node, updated_node):
