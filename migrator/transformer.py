@@ -268,6 +268,14 @@ class Converter(cst.CSTTransformer):
             new_body.append(stmt)
         new_body = self._drop_removed(new_body, updated_node)
         if helpers:
+            # after the rest of the import block, so helpers run with the user's `import numpy as np`
+            # (which the converter then does not repeat) already done
+            start = new_body.index(helpers[0])
+            end = after = start + len(helpers)
+            while after < len(new_body) and _is_import_line(new_body[after]):
+                after += 1
+            if after > end:
+                new_body[start:after] = new_body[end:after] + new_body[start:end]
             end = new_body.index(helpers[-1]) + 1
             before = new_body[end] if end < len(new_body) else None
             runtime.space_after(new_body, end)
@@ -796,6 +804,10 @@ class Converter(cst.CSTTransformer):
             if name is not None and _MAKES_OPTIMIZER.search(name.rsplit(".", 1)[-1]):
                 return "optimizer"  # model.configure_optimizers(...), build_optimizer(cfg)
         return methods.expr_kind(value, self.kinds)
+
+
+def _is_import_line(stmt) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
 
 
 def _hook(converter, prefix: str, node_type: type, attribute: str | None = None):

@@ -41,6 +41,19 @@ def pretrained(flag):
     return models.resnet18(pretrained=flag)
 
 
+def with_weights():
+    return models.resnet18(weights=models.ResNet18_Weights.IMAGENET1K_V1)
+
+
+def default_weights():
+    from torchvision.models import ResNet18_Weights
+    return models.resnet18(weights=ResNet18_Weights.DEFAULT)
+
+
+def wrong_weights():
+    return models.resnet34(weights=models.ResNet18_Weights.DEFAULT)
+
+
 class Siamese(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -220,26 +233,102 @@ def test_builders_and_blocks_from_the_users_program(converted):
     assert siamese(mindspore.Tensor(x)).shape == (1, 4)
     assert sorted(converted["MS_VISION_MODELS"]) and "resnet152" in converted["MS_VISION_MODELS"]
     assert converted["vgg11_bn"](3).classifier[6].weight.shape == (3, 4096)
-    with pytest.raises(NotImplementedError, match="pretrained torchvision weights"):
-        converted["pretrained"](True)
 
 
-def test_literal_pretrained_weights_are_marked(tmp_path):
+def test_pretrained_weight_arguments_convert(tmp_path):
     src = tmp_path / "p.py"
     src.write_text("import torchvision.models as models\n"
+                   "from torchvision.models import ResNet50_Weights\n"
                    "a = models.resnet18(pretrained=True)\n"
                    "b = models.vgg16(weights=models.VGG16_Weights.IMAGENET1K_V1).features\n"
                    "c = models.resnet50(weights='IMAGENET1K_V2')\n"
-                   "d = models.resnet50(pretrained=False)\n")
+                   "d = models.resnet50(pretrained=False)\n"
+                   "e = models.resnet50(weights=ResNet50_Weights.DEFAULT)\n")
     r = subprocess.run([sys.executable, "-m", "migrator", str(src), "-o", str(tmp_path / "o.py")],
                        capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 1
-    for line in (2, 3, 4):
-        assert f"p.py:{line}:" in r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     out = (tmp_path / "o.py").read_text()
-    assert "d = ms_resnet50()" in out
-    assert out.count("# ms-migrate: untranslated torchvision.models.resnet") == 2
-    assert "# ms-migrate: untranslated torchvision.models.vgg16: weights=: pretrained" in out
+    for line in ("a = ms_resnet18(pretrained=True)", "b = ms_vgg16(weights='VGG16_Weights.IMAGENET1K_V1').features",
+                 "c = ms_resnet50(weights='IMAGENET1K_V2')", "d = ms_resnet50()",
+                 "e = ms_resnet50(weights='ResNet50_Weights.DEFAULT')"):
+        assert line in out
+    assert "import torch" not in out and "ms-migrate: untranslated" not in out
+
+
+def _hub_file(tmp_path, name, legacy=False):
+    """A torchvision-layout state_dict where torch hub keeps torchvision's downloads."""
+    import torch
+
+    torch.manual_seed(0)
+    tnet = torch_reference()["resnet18"](1000)
+    for m in tnet.modules():  # statistics that are not the initial 0/1
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(tnet.state_dict(), folder / name, _use_new_zipfile_serialization=not legacy)
+    return tnet.eval()
+
+
+@pytest.mark.parametrize("builder,legacy", [("with_weights", False), ("default_weights", True),
+                                            ("pretrained", False)])
+def test_pretrained_weights_load_from_torch_hubs_cache(converted, tmp_path, monkeypatch, builder, legacy):
+    """`weights=ResNet18_Weights.IMAGENET1K_V1` / `DEFAULT` / `pretrained=True`: torchvision's file
+    is read without torch (zip and pre-1.6 layouts) from $TORCH_HOME/hub/checkpoints, loaded
+    strictly, and the converted model computes what torch's computes with it."""
+    import mindspore
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    tnet = _hub_file(tmp_path, "resnet18-f37072fd.pth", legacy)
+    mnet = converted[builder](True) if builder == "pretrained" else converted[builder]()
+    mnet.set_train(False)
+    x = np.random.default_rng(5).standard_normal((1, 3, 40, 40)).astype(np.float32)
+    t, m = tnet(torch.from_numpy(x)).detach(), mnet(mindspore.Tensor(x))
+    print(f"{builder} ({'legacy' if legacy else 'zip'} .pth): max abs error "
+          f"{float(np.abs(t.numpy() - m.asnumpy()).max()):.3g} (scale {float(t.abs().max()):.3g})")
+    assert not compare(t, m)
+
+
+def test_pretrained_weights_errors(converted, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="another architecture"):
+        converted["wrong_weights"]()
+    with pytest.raises(ValueError, match="no torchvision weights 'IMAGENET1K_V3'"):
+        converted["build"]("resnet18", weights="IMAGENET1K_V3")
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / "resnet34-b627a593.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception):
+        converted["build"]("resnet34", pretrained=True)
+
+
+def test_weights_download_checks_the_hash(tmp_path, monkeypatch):
+    """No network here: urlopen is replaced. The file lands in torch hub's cache only when its
+    SHA-256 starts with the hash in its name; otherwise nothing is left behind."""
+    import hashlib
+    import io
+    import urllib.error
+    import urllib.request
+
+    from migrator.runtime import vision_models as vm
+    payload = b"weights"
+    good = f"net-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    seen = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url: seen.append(url) or io.BytesIO(payload))
+    path = vm._fetch(good)
+    assert open(path, "rb").read() == payload and seen == ["https://download.pytorch.org/models/" + good]
+    assert vm._fetch(good) == path and len(seen) == 1  # cached
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        vm._fetch("net-00000000.pth")
+
+    def offline(url):
+        raise urllib.error.URLError("no route to host")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError, match="cannot download .*no route to host.*put that file at .*net-11111111.pth"):
+        vm._fetch("net-11111111.pth")
+    assert sorted(os.listdir(tmp_path / "hub" / "checkpoints")) == [good]
 
 
 def _ckpt(args, cwd):

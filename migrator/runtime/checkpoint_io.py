@@ -3,7 +3,9 @@
 A model, or a state_dict (name -> tensor), is saved as an ordinary MindSpore checkpoint that
 mindspore.load_checkpoint reads. A checkpoint dict holding more (epoch, optimizer state, ...)
 keeps its tensors in the checkpoint and its structure and plain values as JSON beside them.
-The file keeps the exact name the program gave it.
+The file keeps the exact name the program gave it; an open file object works too. A file that
+torch itself wrote (weights trained before the port, data saved with torch.save) is read without
+torch (torch_files.py), its tensors as MindSpore tensors.
 """
 import json
 import os
@@ -13,8 +15,19 @@ import tempfile
 import mindspore
 import numpy as np
 
+from .torch_files import is_torch_file, read_torch_file
+
 
 def ms_save(obj, path, *args, **kwargs):
+    if hasattr(path, "write"):  # saving to an open file
+        folder = tempfile.mkdtemp()
+        try:
+            ms_save(obj, os.path.join(folder, "checkpoint.ckpt"))
+            with open(os.path.join(folder, "checkpoint.ckpt"), "rb") as saved:
+                shutil.copyfileobj(saved, path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
     if isinstance(obj, mindspore.nn.Cell):
         obj = obj.state_dict()
     tensors = []
@@ -31,7 +44,17 @@ def ms_save(obj, path, *args, **kwargs):
 
 
 def ms_load(path, *args, **kwargs):
+    if hasattr(path, "read"):  # loading from an open file
+        folder = tempfile.mkdtemp()
+        try:
+            with open(os.path.join(folder, "checkpoint.ckpt"), "wb") as copy:
+                shutil.copyfileobj(path, copy)
+            return ms_load(os.path.join(folder, "checkpoint.ckpt"))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     path = str(path)
+    if is_torch_file(path):
+        return read_torch_file(path, tensor=mindspore.Tensor)
     if path.endswith(".ckpt"):
         data = mindspore.load_checkpoint(path)
     else:  # MindSpore reads only *.ckpt names
@@ -57,7 +80,7 @@ def _flatten(obj, prefix, tensors):
     if isinstance(obj, (mindspore.Tensor, np.ndarray)):
         name = prefix or "tensor"
         tensors.append({"name": name, "data": obj if isinstance(obj, mindspore.Tensor) else mindspore.Tensor(obj)})
-        return {"tensor": name}
+        return {"tensor" if isinstance(obj, mindspore.Tensor) else "ndarray": name}
     if isinstance(obj, dict):
         return {"dict": [[k, _flatten(v, f"{prefix}/{k}" if prefix else str(k), tensors)] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
@@ -71,6 +94,8 @@ def _flatten(obj, prefix, tensors):
 def _unflatten(node, data):
     if "tensor" in node:
         return data[node["tensor"]]
+    if "ndarray" in node:  # a numpy array saved comes back as one, as in torch
+        return data[node["ndarray"]].asnumpy()
     if "dict" in node:
         return {k: _unflatten(v, data) for k, v in node["dict"]}
     if "list" in node:

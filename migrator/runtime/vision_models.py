@@ -3,18 +3,130 @@
 MindSpore's core package has no model zoo. These are torchvision's architectures layer for layer,
 with torchvision's attribute names, so parameter names are torchvision's state_dict keys (BatchNorm's
 weight/bias/running_mean/running_var being MindSpore's gamma/beta/moving_mean/moving_variance), and
-torchvision's initialisation. Pretrained weights are not downloaded: a call asking for them raises;
-convert torchvision's checkpoint with `ms-migrate ckpt` and load it with mindspore.load_checkpoint.
+torchvision's initialisation. Pretrained weights (`weights="IMAGENET1K_V1"`, `pretrained=True`) are
+torchvision's own files, read without torch: from torch hub's cache ($TORCH_HOME/hub/checkpoints, where
+torch keeps them) or downloaded there from torchvision's address, checked against the hash in the
+file name, and loaded strictly.
 """
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+
+import mindspore
 from mindspore import nn, ops
 from mindspore.common import initializer as ms_init
 
+from .torch_files import read_torch_file
 
-def _no_pretrained(name, weights, pretrained):
-    if pretrained or weights is not None:
-        raise NotImplementedError(
-            f"{name}: pretrained torchvision weights are not downloaded in MindSpore; build the model without "
-            "them, convert torchvision's .pth with `ms-migrate ckpt`, and load it with mindspore.load_checkpoint")
+# torchvision's ImageNet weights: architecture -> {weights name: file under download.pytorch.org/models/}
+_WEIGHT_FILES = {
+    "resnet18": {"IMAGENET1K_V1": "resnet18-f37072fd.pth"},
+    "resnet34": {"IMAGENET1K_V1": "resnet34-b627a593.pth"},
+    "resnet50": {"IMAGENET1K_V1": "resnet50-0676ba61.pth", "IMAGENET1K_V2": "resnet50-11ad3fa6.pth"},
+    "resnet101": {"IMAGENET1K_V1": "resnet101-63fe2227.pth", "IMAGENET1K_V2": "resnet101-cd907fc2.pth"},
+    "resnet152": {"IMAGENET1K_V1": "resnet152-394f9c45.pth", "IMAGENET1K_V2": "resnet152-f82ba261.pth"},
+    "resnext50_32x4d": {"IMAGENET1K_V1": "resnext50_32x4d-7cdf4587.pth", "IMAGENET1K_V2": "resnext50_32x4d-1a0047aa.pth"},
+    "resnext101_32x8d": {"IMAGENET1K_V1": "resnext101_32x8d-8ba56ff5.pth",
+                         "IMAGENET1K_V2": "resnext101_32x8d-110c445d.pth"},
+    "wide_resnet50_2": {"IMAGENET1K_V1": "wide_resnet50_2-95faca4d.pth", "IMAGENET1K_V2": "wide_resnet50_2-9ba9bcbe.pth"},
+    "wide_resnet101_2": {"IMAGENET1K_V1": "wide_resnet101_2-32ee1156.pth",
+                         "IMAGENET1K_V2": "wide_resnet101_2-d733dc28.pth"},
+    "vgg11": {"IMAGENET1K_V1": "vgg11-8a719046.pth"},
+    "vgg11_bn": {"IMAGENET1K_V1": "vgg11_bn-6002323d.pth"},
+    "vgg13": {"IMAGENET1K_V1": "vgg13-19584684.pth"},
+    "vgg13_bn": {"IMAGENET1K_V1": "vgg13_bn-abd245e5.pth"},
+    "vgg16": {"IMAGENET1K_V1": "vgg16-397923af.pth"},
+    "vgg16_bn": {"IMAGENET1K_V1": "vgg16_bn-6c64b313.pth"},
+    "vgg19": {"IMAGENET1K_V1": "vgg19-dcbb9e9d.pth"},
+    "vgg19_bn": {"IMAGENET1K_V1": "vgg19_bn-c79401a0.pth"},
+}
+_WEIGHTS_URL = "https://download.pytorch.org/models/"
+
+
+def _weights_file(name, weights, pretrained):
+    """The torchvision file asked for, or None. `weights` as the converter writes it: a name
+    ("IMAGENET1K_V2", "DEFAULT", "ResNet50_Weights.IMAGENET1K_V2"), None, or torchvision's legacy
+    `pretrained=True` (IMAGENET1K_V1)."""
+    if weights is None:
+        if not pretrained:
+            return None
+        weights = "IMAGENET1K_V1"
+    if not isinstance(weights, str):
+        raise TypeError(f"{name}: weights={weights!r}: pass torchvision's weights by name, e.g. 'IMAGENET1K_V1'")
+    files = _WEIGHT_FILES[name]
+    kind, _, tag = weights.rpartition(".")
+    if kind and kind.lower() != f"{name}_weights":
+        raise ValueError(f"{name}: weights {weights!r} are another architecture's")
+    if tag == "DEFAULT":
+        tag = max(files)  # the newest: IMAGENET1K_V2 where torchvision has it
+    if tag not in files:
+        raise ValueError(f"{name}: no torchvision weights {weights!r}; known: {', '.join(sorted(files))}, DEFAULT")
+    return files[tag]
+
+
+def _hub_checkpoints():
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch")
+    return os.path.join(home, "hub", "checkpoints")
+
+
+def _fetch(filename):
+    """torch hub's cached copy, else downloaded there (as torch does), its SHA-256 prefix checked."""
+    folder = _hub_checkpoints()
+    path = os.path.join(folder, filename)
+    if os.path.exists(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    url = _WEIGHTS_URL + filename
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".partial")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url)
+            except OSError as exc:  # no network: say where the file goes
+                raise RuntimeError(f"{url}: cannot download ({getattr(exc, 'reason', exc)}); "
+                                   f"put that file at {path}") from exc
+            with response:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+        prefix = filename.rsplit("-", 1)[-1].split(".")[0]
+        if not digest.hexdigest().startswith(prefix):
+            raise RuntimeError(f"{url}: downloaded file's SHA-256 does not start with {prefix}")
+        shutil.move(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+_BATCH_NORM_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def load_torchvision_weights(net, path):
+    """torchvision's state_dict into the cell: BatchNorm layers (those with a running_mean) get
+    MindSpore's parameter names, num_batches_tracked goes; every parameter must be matched."""
+    state = read_torch_file(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state_dict (a {type(state).__name__})")
+    norms = {k.rsplit(".", 1)[0] for k in state if k.endswith(".running_mean")}
+    params = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf == "num_batches_tracked":
+            continue
+        if prefix in norms:
+            leaf = _BATCH_NORM_NAMES[leaf]
+        name = f"{prefix}.{leaf}" if prefix else leaf
+        params[name] = mindspore.Parameter(mindspore.Tensor(value), name=name)
+    not_loaded, unused = mindspore.load_param_into_net(net, params, strict_load=True)
+    if not_loaded or unused:
+        raise ValueError(f"{path}: does not fit the model: missing {not_loaded[:5]}, unexpected {unused[:5]}")
+    return net
 
 
 def _conv(cin, cout, kernel, stride=1, padding=0, groups=1, dilation=1, bias=False):
@@ -138,10 +250,15 @@ class MsResNet(nn.Cell):
         return self.fc(ops.flatten(x, start_dim=1))
 
 
+def _pretrained(net, name, weights, pretrained):
+    filename = _weights_file(name, weights, pretrained)
+    return net if filename is None else load_torchvision_weights(net, _fetch(filename))
+
+
 def _resnet(name, block, layers, weights, pretrained, kwargs, **preset):
-    _no_pretrained(name, weights, pretrained)
+    _weights_file(name, weights, pretrained)  # a bad name fails before the model is built
     kwargs.pop("progress", None)
-    return MsResNet(block, layers, **{**kwargs, **preset})
+    return _pretrained(MsResNet(block, layers, **{**kwargs, **preset}), name, weights, pretrained)
 
 
 def ms_resnet18(pretrained=False, progress=True, *, weights=None, **kwargs):
@@ -222,9 +339,9 @@ def _vgg_features(cfg, batch_norm):
 
 
 def _vgg(name, cfg, batch_norm, weights, pretrained, kwargs):
-    _no_pretrained(name, weights, pretrained)
+    _weights_file(name, weights, pretrained)
     kwargs.pop("progress", None)
-    return MsVGG(_vgg_features(_VGG_CFGS[cfg], batch_norm), **kwargs)
+    return _pretrained(MsVGG(_vgg_features(_VGG_CFGS[cfg], batch_norm), **kwargs), name, weights, pretrained)
 
 
 def ms_vgg11(pretrained=False, progress=True, *, weights=None, **kwargs):

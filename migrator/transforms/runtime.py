@@ -17,8 +17,10 @@ BANNER = "# ---- ms-migrate runtime helper: {name} (generated; see the ms-migrat
 
 
 @lru_cache(maxsize=None)
-def _snippet(name: str) -> tuple[list[str], str]:
-    """(import lines, body) of a runtime helper: its leading imports go to the file's imports."""
+def _snippet(name: str) -> tuple[list[str], str, list[str]]:
+    """(import lines, body, helpers it uses) of a runtime helper: its leading imports go to the
+    file's imports; a relative import (`from .torch_files import read_torch_file`) names another
+    helper, copied in before it."""
     import ast
 
     text = (RUNTIME_DIR / f"{name}.py").read_text(encoding="utf-8")
@@ -26,18 +28,21 @@ def _snippet(name: str) -> tuple[list[str], str]:
     if nodes and isinstance(nodes[0], ast.Expr) and isinstance(getattr(nodes[0], "value", None), ast.Constant):
         nodes = nodes[1:]  # the docstring
     lines = text.splitlines()
-    imports = []
+    imports, uses = [], []
     while nodes and isinstance(nodes[0], (ast.Import, ast.ImportFrom)):
-        imports.append(ast.get_source_segment(text, nodes[0]))
+        if isinstance(nodes[0], ast.ImportFrom) and nodes[0].level:
+            uses.append(nodes[0].module)
+        else:
+            imports.append(ast.get_source_segment(text, nodes[0]))
         nodes = nodes[1:]
     body = "\n".join(lines[nodes[0].lineno - 1:]) if nodes else ""
-    return imports, body.strip() + "\n"
+    return imports, body.strip() + "\n", uses
 
 
 @lru_cache(maxsize=None)
 def _statements(name: str, newline: str = "\n") -> tuple:
     """A helper's statements, parsed once per process (nodes are immutable, so files share them)."""
-    _, body = _snippet(name)
+    _, body, _ = _snippet(name)
     return tuple(cst.parse_module(body.replace("\n", newline)).body)
 
 
@@ -69,7 +74,9 @@ def space_after(body: list, index: int) -> None:
 
 def require(ctx: FileContext, name: str) -> None:
     """Note that the file needs helper `name`, and the imports the helper uses."""
-    imports, _ = _snippet(name)
+    imports, _, uses = _snippet(name)
+    for helper in uses:
+        require(ctx, helper)
     for line in imports:
         ctx.imports_needed[line] = None
     ctx.helpers_needed[name] = None

@@ -413,15 +413,20 @@ def param_dtype(ctx, value, arg, bound):
 
 @transform("pretrained_weights")
 def pretrained_weights(ctx, value, arg, bound):
-    """torchvision's pretrained= / weights=: nothing is downloaded for the MindSpore model zoo
-    (migrator/runtime/vision_models.py). False or None: dropped. True, a weights enum or name:
-    untranslated, saying how to bring the weights over. A value known only at run time passes
-    (the helper raises if it asks for weights)."""
+    """torchvision's pretrained= / weights= (migrator/runtime/vision_models.py reads torchvision's
+    files without torch). False or None: dropped. True, a name ('IMAGENET1K_V2', 'DEFAULT') or a
+    value known at run time: passed. A weights enum (`ResNet50_Weights.IMAGENET1K_V2`,
+    `models.VGG16_Weights.DEFAULT`) becomes its name, which torchvision accepts too."""
     v = _lit(value)
     if v is None or v is False:
         return {}
-    if v is _NOT_LITERAL and not re.search(r"_Weights\b|\bDEFAULT\b", _code(value)):
+    if v is not _NOT_LITERAL:
         return {arg: value}
-    raise Untranslated(f"{arg}=: pretrained torchvision weights are not downloaded in MindSpore: build the model "
-                       "without them, convert torchvision's .pth with `ms-migrate ckpt --torchvision ARCH` and load it "
-                       "with mindspore.load_checkpoint")
+    # the updated argument: an untranslated torch name is spelled out in full already
+    q = ctx.table.resolve(value) or _code(value)
+    m = re.fullmatch(r"torchvision\.models\.(?:\w+\.)?(\w+_Weights)\.(\w+)", q or "")
+    if m:
+        return {arg: _expr(repr(f"{m.group(1)}.{m.group(2)}"))}
+    if q.startswith("torchvision."):
+        raise Untranslated(f"{arg}=: {q} is not a torchvision weights name ms-migrate reads")
+    return {arg: value}
