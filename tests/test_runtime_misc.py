@@ -144,6 +144,45 @@ def test_fake_data(tmp_path):
     np.testing.assert_array_equal(shifted[:4], images[1:])
 
 
+MNIST_ATTRS = """
+import torch
+from torchvision import datasets, transforms
+
+
+def load(root, train):
+    ds = datasets.MNIST(root, train=train, transform=transforms.ToTensor())
+    data = ds.data.unsqueeze(1).clone()        # siamese_network's use
+    targets = np.array(ds.targets.clone())
+    return ds, data, targets
+
+import numpy as np
+"""
+
+
+def test_mnist_exposes_data_targets_and_classes(tmp_path):
+    """torchvision's MNIST has `.data` (N x 28 x 28 uint8), `.targets` (int64) and `.classes`:
+    the converted dataset has them too, read from the same IDX files, beside the pipeline."""
+    import struct
+
+    from mnist_files import write_mnist
+
+    raw = write_mnist(tmp_path, n_train=20, n_test=10)
+    mod = _module(tmp_path, MNIST_ATTRS, "mnist_attrs_mod")
+    for train, prefix, n in ((True, "train", 20), (False, "t10k", 10)):
+        ds, data, targets = mod.load(str(tmp_path), train)
+        with open(f"{raw}/{prefix}-images-idx3-ubyte", "rb") as f:
+            images = np.frombuffer(f.read()[16:], np.uint8).reshape(n, 28, 28)
+        with open(f"{raw}/{prefix}-labels-idx1-ubyte", "rb") as f:
+            assert struct.unpack(">II", f.read(8)) == (2049, n)
+            labels = np.frombuffer(f.read(), np.uint8).astype(np.int64)
+        assert data.shape == (n, 1, 28, 28) and str(data.dtype) == "UInt8"
+        np.testing.assert_array_equal(data.asnumpy()[:, 0], images)
+        np.testing.assert_array_equal(targets, labels)
+        assert ds.classes[3] == "3 - three" and ds.class_to_idx["9 - nine"] == 9
+        first = next(iter(ds.create_tuple_iterator(output_numpy=True)))
+        assert int(first[1]) == labels[0]  # the pipeline itself unchanged
+
+
 ONNX = """
 import torch
 import torch.nn as nn

@@ -30,12 +30,35 @@ def _finish(ds, transform, target_transform):
     return ds.map(operations=mindspore.dataset.transforms.TypeCast(mindspore.int64), input_columns="label")
 
 
+_MNIST_CLASSES = {
+    "MNIST": ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+              "8 - eight", "9 - nine"],
+    "FashionMNIST": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                     "Ankle boot"],
+}
+
+
+def _read_idx(path):
+    """An IDX file (MNIST's format): big-endian dimension sizes after a 4-byte magic, then uint8s."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
 def ms_mnist(root, train=True, transform=None, target_transform=None, download=False, _kind="MNIST"):
     split = "train" if train else "t10k"
     names = [f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"]
     folder = _find(root, names, [(_kind, "raw"), (), (_kind,)])
     cls = mindspore.dataset.MnistDataset if _kind == "MNIST" else mindspore.dataset.FashionMnistDataset
-    return _finish(cls(folder, usage="train" if train else "test", shuffle=False), transform, target_transform)
+    ds = _finish(cls(folder, usage="train" if train else "test", shuffle=False), transform, target_transform)
+    # torchvision's attributes beside the pipeline: the raw images (N x 28 x 28 uint8) and int64 labels
+    ds.data = mindspore.Tensor(_read_idx(os.path.join(folder, names[0])))
+    ds.targets = mindspore.Tensor(_read_idx(os.path.join(folder, names[1])).astype(np.int64))
+    ds.classes = list(_MNIST_CLASSES[_kind])
+    ds.class_to_idx = {c: i for i, c in enumerate(ds.classes)}
+    return ds
 
 
 def ms_fashion_mnist(root, train=True, transform=None, target_transform=None, download=False):
