@@ -233,6 +233,9 @@ def test_builders_and_blocks_from_the_users_program(converted):
     assert siamese(mindspore.Tensor(x)).shape == (1, 4)
     assert sorted(converted["MS_VISION_MODELS"]) and "resnet152" in converted["MS_VISION_MODELS"]
     assert converted["vgg11_bn"](3).classifier[6].weight.shape == (3, 4096)
+    # transfer learning's idiom: the new head's size from the old one's
+    assert converted["resnet18"](5).fc.in_features == 512 and converted["resnet18"](5).fc.out_features == 5
+    assert converted["vgg11_bn"](3).classifier[6].in_features == 4096
 
 
 def test_pretrained_weight_arguments_convert(tmp_path):
