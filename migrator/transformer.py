@@ -220,9 +220,16 @@ class Converter(cst.CSTTransformer):
     # ---- x[range(n), y]: torch indexes with a range, MindSpore wants a list (numpy takes both)
     def leave_Index(self, original_node, updated_node):
         value = updated_node.value
+        if not isinstance(value, (cst.Integer, cst.SimpleString, cst.Ellipsis)):
+            self._computed_index = True  # maybe a numpy value (see runtime/numpy_index.py)
         if self.convert_methods and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) \
                 and value.func.value == "range":
             return updated_node.with_changes(value=cst.Call(func=cst.Name("list"), args=[cst.Arg(value)]))
+        return updated_node
+
+    def leave_Slice(self, original_node, updated_node):
+        if any(b is not None and not isinstance(b, cst.Integer) for b in (updated_node.lower, updated_node.upper, updated_node.step)):
+            self._computed_index = True
         return updated_node
 
     # ---- f"{loss:.4f}": torch formats a 0-dim tensor as its number, MindSpore refuses the spec;
@@ -239,6 +246,10 @@ class Converter(cst.CSTTransformer):
     def leave_Module(self, original_node, updated_node):
         if getattr(self, "_formats_values", False) and self.ctx.apis_found:
             runtime.require(self.ctx, "tensor_format")
+        # numpy values as tensor indexes (x[np.int64(3)], x[idx_array]): torch takes them, MindSpore
+        # refuses them; a file that imports numpy and indexes with computed values gets the shim
+        if getattr(self, "_computed_index", False) and self.ctx.apis_found and _IMPORTS_NUMPY.search(self.ctx.source):
+            runtime.require(self.ctx, "numpy_index")
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
         kept = [l for l in lines if l.startswith("import ") and l.split()[1].split(".")[0] in TORCH_ROOTS]
@@ -925,6 +936,7 @@ def _einops_module(name) -> bool:
 
 
 _FORMAT_SPEC = re.compile(r"\{[^{}:!]*(![rsa])?:[^{}]+\}")  # "{:.4f}", "{0:>8}", "{loss:.3e}"
+_IMPORTS_NUMPY = re.compile(r"^\s*(import|from)\s+numpy\b", re.M)
 _MAKES_OPTIMIZER = re.compile(r"^(configure|build|create|make|get|init|setup)_?optimi[sz]ers?$", re.I)
 
 
