@@ -1,8 +1,9 @@
-"""torch.sparse_coo_tensor and torch.spmm on MindSpore's COOTensor (2-D).
+"""torch.sparse_coo_tensor, torch.spmm and Tensor.to_dense for MindSpore, on dense tensors.
 
-torch's indices are (ndim, nnz); MindSpore's COOTensor takes them as (nnz, ndim). Duplicate
-indices add up, as after torch's coalesce(). A COOTensor plus a dense tensor of the same dtype
-gives a dense tensor (torch also promotes mixed dtypes; MindSpore needs them equal).
+MindSpore's COOTensor takes part in few operations (a float tensor plus an int64 COOTensor fails,
+where torch promotes), so a sparse tensor is built dense: the values scattered into zeros at
+their indices, duplicates adding up as after torch's coalesce(). Every product and sum with it
+gives torch's values; the memory is that of the dense tensor.
 """
 import mindspore
 import numpy as np
@@ -16,10 +17,9 @@ def ms_sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     if dtype is not None:
         values = values.astype(dtype)
     if size is None:
-        size = tuple(int(n) + 1 for n in indices.asnumpy().max(axis=1))
-    if len(size) != 2 or values.ndim != 1:
-        raise NotImplementedError("MindSpore's COOTensor is a 2-D matrix of scalar values")
-    return mindspore.COOTensor(indices.astype(mindspore.int64).T, values, tuple(int(n) for n in size))
+        size = tuple(int(n) + 1 for n in indices.asnumpy().max(axis=1)) + tuple(values.shape[1:])
+    dense = ops.zeros(tuple(int(n) for n in size), values.dtype)
+    return ops.tensor_scatter_add(dense, indices.astype(mindspore.int64).T, values)
 
 
 def ms_spmm(input, mat2):
@@ -27,3 +27,8 @@ def ms_spmm(input, mat2):
     if isinstance(input, mindspore.COOTensor):
         return ops.SparseTensorDenseMatmul()(input.indices, input.values, input.shape, mat2)
     return ops.matmul(input, mat2)
+
+
+def ms_to_dense(x):
+    """A sparse tensor's dense matrix; a dense one as it is (to_sparse() keeps tensors dense)."""
+    return x.to_dense() if isinstance(x, (mindspore.COOTensor, mindspore.CSRTensor)) else x
