@@ -183,6 +183,46 @@ def test_mnist_exposes_data_targets_and_classes(tmp_path):
         assert int(first[1]) == labels[0]  # the pipeline itself unchanged
 
 
+SHUFFLED = """
+import torch
+from torchvision import datasets, transforms
+
+
+def loaders(root):
+    ds = datasets.MNIST(root, train=True, transform=transforms.ToTensor())
+    return (torch.utils.data.DataLoader(ds, batch_size=16, shuffle=True),
+            torch.utils.data.DataLoader(ds, batch_size=16, shuffle=False))
+
+
+def big_loader():
+    ds = datasets.FakeData(200000, (3, 32, 32), 10, transforms.ToTensor())
+    return torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)
+"""
+
+
+def test_shuffled_loader_permutes_indices_per_epoch_and_leaves_other_loaders_alone(tmp_path):
+    """shuffle=True: a new permutation each epoch through the source's sampler (no shuffle
+    buffer holding the dataset: the first batch of 200,000 samples comes at once); a second,
+    unshuffled loader over the same dataset keeps the file order."""
+    import time
+
+    from mnist_files import write_mnist
+
+    write_mnist(tmp_path, n_train=64, n_test=8)
+    mod = _module(tmp_path, SHUFFLED, "shuffled_mod")
+    shuffled, ordered = mod.loaders(str(tmp_path))
+    targets = mod.loaders(str(tmp_path))[0].dataset.targets.asnumpy()
+    epochs = [np.concatenate([y.asnumpy() for _, y in shuffled]) for _ in range(2)]
+    in_order = np.concatenate([y.asnumpy() for _, y in ordered])
+    np.testing.assert_array_equal(in_order, targets)
+    for labels in epochs:
+        assert sorted(labels.tolist()) == sorted(targets.tolist()) and not np.array_equal(labels, targets)
+    assert not np.array_equal(epochs[0], epochs[1])
+    start = time.perf_counter()
+    x, y = next(iter(mod.big_loader()))
+    assert x.shape == (8, 3, 32, 32) and time.perf_counter() - start < 30
+
+
 ONNX = """
 import torch
 import torch.nn as nn

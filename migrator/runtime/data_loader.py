@@ -5,6 +5,7 @@ a MindSpore dataset (from a converted torchvision dataset) is batched directly. 
 what the torch loop expects: a tuple of Tensors per batch (a Tensor for one-column samples, a
 dict for dict samples). A custom collate_fn is honoured by batching in Python.
 """
+import copy
 import math
 
 import mindspore
@@ -46,9 +47,17 @@ class MsDataLoader:
 
     def _pipeline(self):
         if isinstance(self.dataset, mindspore.dataset.Dataset):
-            ds = self.dataset.shuffle(max(1, len(self))) if self.shuffle else self.dataset
+            ds = self.dataset
+            if self.sampler is not None or self.shuffle:
+                ds = copy.deepcopy(ds)  # this loader's own pipeline: another loader may read the same dataset
             if self.sampler is not None:
                 _source_of(ds).use_sampler(_IndexSampler(self.sampler))
+            elif self.shuffle:  # a new permutation of the indices each epoch, as torch's RandomSampler
+                # (a shuffle buffer as large as the dataset would hold every sample before the first batch)
+                try:
+                    _source_of(ds).use_sampler(mindspore.dataset.RandomSampler())
+                except NotImplementedError:  # a combined pipeline: a buffer, bounded
+                    ds = ds.shuffle(min(max(1, ds.get_dataset_size()), 10000))
             self._columns, self._kind = ds.get_col_names(), "tuple"
         else:
             first = self.dataset[0] if hasattr(self.dataset, "__getitem__") else next(iter(self.dataset))
