@@ -239,9 +239,12 @@ class Converter(cst.CSTTransformer):
             self._formats_values = True
 
     def _format_call(self, node) -> None:
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "format" \
-                and isinstance(node.func.value, cst.SimpleString) and _FORMAT_SPEC.search(node.func.value.value):
-            self._formats_values = True
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "format" \
+                and (not isinstance(func.value, cst.SimpleString) or _FORMAT_SPEC.search(func.value.value)):
+            self._formats_values = True  # a literal with a spec, or a format string built at run time
+        elif isinstance(func, cst.Name) and func.value == "format" and len(node.args) == 2:
+            self._formats_values = True  # format(value, spec)
 
     def leave_Module(self, original_node, updated_node):
         if getattr(self, "_formats_values", False) and self.ctx.apis_found:

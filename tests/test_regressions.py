@@ -261,6 +261,18 @@ sched.step()
 print(f"loss {loss:.4f} lr {sched.get_last_lr()[0]:.5f} {opt.param_groups[0]['lr']:.3e}")
 print("{:>8.2f}|{}".format(loss, torch.tensor([1, 2]).shape[0]))
 print(f"{loss.item():.2f} {3:03d}")
+
+
+class AverageMeter:  # pytorch/examples imagenet's meter: the spec comes in at run time
+    def __init__(self, name, fmt=':f'):
+        self.name, self.fmt, self.val = name, fmt, loss * 3
+
+    def __str__(self):
+        fmtstr = '{name} {val' + self.fmt + '}'
+        return fmtstr.format(**self.__dict__)
+
+
+print(AverageMeter('Acc@1', ':6.2f'), format(loss, '.3f'))
 '''
 
 
@@ -277,7 +289,8 @@ def test_tensors_format_with_a_spec_as_in_torch(tmp_path):
     m = subprocess.run([sys.executable, "-c", "import sys, runpy; sys.modules['torch'] = None; runpy.run_path('fmt.py')"],
                        capture_output=True, text=True, cwd=tmp_path / "ms", env=env)
     assert t.returncode == 0 and m.returncode == 0, m.stderr[-2000:]
-    assert t.stdout == m.stdout == "loss 0.6667 lr 0.06250 6.250e-02\n    0.67|2\n0.67 003\n", (t.stdout, m.stdout)
+    assert t.stdout == m.stdout == "loss 0.6667 lr 0.06250 6.250e-02\n    0.67|2\n0.67 003\nAcc@1   2.00 0.667\n", \
+        (t.stdout, m.stdout)
 
 
 def test_torch_feature_tests_with_hasattr_pick_the_translated_branch():
