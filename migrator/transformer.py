@@ -21,10 +21,11 @@ from .transforms.narrowing import class_name_literal_fix, class_name_source, nar
 
 
 class _Scope:
-    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix")
+    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper")
 
-    def __init__(self, kind: str, name: str, is_cell: bool = False):
+    def __init__(self, kind: str, name: str, is_cell: bool = False, helper: bool = False):
         self.kind, self.name, self.is_cell = kind, name, is_cell
+        self.helper = helper  # a runtime helper's definition (in a file converted a second time)
         self.init_of: str | None = None  # a Cell's __init__: its first parameter (`self`)
         self.naming_fix = False  # that __init__ needs param_map.NAMING_FIX (see naming_fix_signal)
 
@@ -220,15 +221,20 @@ class Converter(cst.CSTTransformer):
     # ---- x[range(n), y]: torch indexes with a range, MindSpore wants a list (numpy takes both)
     def leave_Index(self, original_node, updated_node):
         value = updated_node.value
-        if not isinstance(value, (cst.Integer, cst.SimpleString, cst.Ellipsis)):
+        if not _constant_index(value) and not self._in_helper():
             self._computed_index = True  # maybe a numpy value (see runtime/numpy_index.py)
         if self.convert_methods and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) \
                 and value.func.value == "range":
             return updated_node.with_changes(value=cst.Call(func=cst.Name("list"), args=[cst.Arg(value)]))
         return updated_node
 
+    def _in_helper(self) -> bool:
+        """Inside a runtime helper copied in by a first run: its code is not the user's."""
+        return bool(self.scopes) and self.scopes[-1].helper
+
     def leave_Slice(self, original_node, updated_node):
-        if any(b is not None and not isinstance(b, cst.Integer) for b in (updated_node.lower, updated_node.upper, updated_node.step)):
+        if any(b is not None and not _constant_index(b) for b in (updated_node.lower, updated_node.upper, updated_node.step)) \
+                and not self._in_helper():
             self._computed_index = True
         return updated_node
 
@@ -251,7 +257,9 @@ class Converter(cst.CSTTransformer):
             runtime.require(self.ctx, "tensor_format")
         # numpy values as tensor indexes (x[np.int64(3)], x[idx_array]): torch takes them, MindSpore
         # refuses them; a file that imports numpy and indexes with computed values gets the shim
-        if getattr(self, "_computed_index", False) and self.ctx.apis_found and _IMPORTS_NUMPY.search(self.ctx.source):
+        # (decided on the user's file: in a file converted before, numpy may be a helper's import)
+        if getattr(self, "_computed_index", False) and self.ctx.apis_found and _IMPORTS_NUMPY.search(self.ctx.source) \
+                and runtime.BANNER_PREFIX not in self.ctx.source:
             runtime.require(self.ctx, "numpy_index")
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
@@ -367,7 +375,7 @@ class Converter(cst.CSTTransformer):
         is_cell = classes.is_cell_class(node, self.ctx.table, self.ctx.rules, self.known_cells)
         if is_cell:
             self.known_cells.add(node.name.value)
-        self.scopes.append(_Scope("class", node.name.value, is_cell))
+        self.scopes.append(_Scope("class", node.name.value, is_cell, self._is_helper(node)))
         self._param_renames.append(_param_renames(self.ctx, node) if is_cell else {})
 
     def leave_ClassDef(self, original_node, updated_node):
@@ -388,13 +396,18 @@ class Converter(cst.CSTTransformer):
         return True
 
     def visit_FunctionDef(self, node) -> None:
-        scope = _Scope("function", node.name.value)
+        scope = _Scope("function", node.name.value, helper=self._is_helper(node))
         if node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             scope.init_of = node.params.params[0].name.value if node.params.params else "self"
         self.scopes.append(scope)
         self.kinds.push()  # the body sees the module's kinds; parameters shadow them
         methods.bind_parameters(node, self.kinds)
+
+    def _is_helper(self, node) -> bool:
+        if self.scopes:
+            return self.scopes[-1].helper
+        return runtime.BANNER_PREFIX in self.ctx.source and node.name.value in runtime.helper_names()
 
     def leave_FunctionDef(self, original_node, updated_node):
         scope = self.scopes.pop()
@@ -681,6 +694,10 @@ class Converter(cst.CSTTransformer):
         feature = self._torch_hasattr(original_node)
         if feature is not None:
             return feature
+        if _next_of_a_list(updated_node):  # next(model.parameters()): trainable_params() is a list
+            arg = updated_node.args[0]
+            return updated_node.with_changes(args=[arg.with_changes(
+                value=cst.Call(func=cst.Name("iter"), args=[cst.Arg(arg.value)]))])
         func = original_node.func
         local = dotted_name(func)
         qualified = self.ctx.table.resolve(func) if local else None
@@ -818,6 +835,24 @@ class Converter(cst.CSTTransformer):
             if name is not None and _MAKES_OPTIMIZER.search(name.rsplit(".", 1)[-1]):
                 return "optimizer"  # model.configure_optimizers(...), build_optimizer(cfg)
         return methods.expr_kind(value, self.kinds)
+
+
+def _constant_index(node) -> bool:
+    if isinstance(node, cst.UnaryOperation):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.SimpleString, cst.Ellipsis)) or \
+        (isinstance(node, cst.Name) and node.value in ("None", "True", "False"))
+
+
+_LIST_METHODS = {"trainable_params", "untrainable_params", "get_parameters"}
+
+
+def _next_of_a_list(call) -> bool:
+    """`next(x.trainable_params())`: what torch's parameters() iterator became is a list."""
+    if not (isinstance(call.func, cst.Name) and call.func.value == "next" and call.args):
+        return False
+    value = call.args[0].value
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _LIST_METHODS
 
 
 def _is_import_line(stmt) -> bool:

@@ -201,3 +201,64 @@ def test_torch_names_that_match_nothing_are_reported(tmp_path):
         ms["restore"](ms["Net"](), str(tmp_path / "part.pth"))
     result = ms["restore"](ms["Net"](), str(tmp_path / "part.pth"), strict=False)
     assert result.unexpected_keys == ["head.weight"] and "conv.weight" in result.missing_keys
+
+
+WHOLE_MODEL = '''
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, hidden=3):
+        super().__init__()
+        self.fc = nn.Linear(2, hidden)
+        self.bn = nn.BatchNorm1d(hidden)
+
+    def forward(self, x):
+        return self.bn(self.fc(x))
+
+
+def save_whole(model, path):
+    with open(path, "wb") as f:
+        torch.save(model, f)
+
+
+def load_whole(path):
+    with open(path, "rb") as f:
+        return torch.load(f)
+'''
+
+
+def test_a_model_saved_whole_loads_back_as_a_model(tmp_path):
+    """word_language_model's `torch.save(model, f)` ... `model = torch.load(f)`: the loaded object
+    is the model as saved (later training does not change it); in another process, a class
+    built without arguments gets the weights, else a clear error."""
+    import mindspore
+
+    (tmp_path / "whole.py").write_text(WHOLE_MODEL)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "whole.py"), "-o", str(tmp_path / "out" / "whole.py"),
+                        "-q"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sys.path.insert(0, str(tmp_path / "out"))
+    try:
+        import whole
+    finally:
+        sys.path.pop(0)
+    ms = vars(whole)
+    net = ms["Net"]()
+    net.set_train(False)
+    x = mindspore.Tensor(np.ones((4, 2), np.float32))
+    expected = net(x).asnumpy()
+    ms["save_whole"](net, str(tmp_path / "model.pt"))
+    net.fc.weight.set_data(net.fc.weight * 0)  # training goes on after the save
+    back = ms["load_whole"](str(tmp_path / "model.pt"))
+    back.set_train(False)
+    assert type(back).__name__ == "Net"
+    np.testing.assert_allclose(back(x).asnumpy(), expected, rtol=1e-6)
+    code = ("import sys, runpy, numpy as np, mindspore; sys.path.insert(0, 'out'); import whole; "
+            "m = whole.load_whole('model.pt'); m.set_train(False); "
+            "print(np.abs(m(mindspore.Tensor(np.ones((4, 2), np.float32))).asnumpy() - np.load('expected.npy')).max())")
+    np.save(tmp_path / "expected.npy", expected)
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                           env=dict(__import__("os").environ, GLOG_v="3"))
+    assert other.returncode == 0 and float(other.stdout.split()[-1]) < 1e-6, other.stderr[-2000:]

@@ -7,10 +7,13 @@ The file keeps the exact name the program gave it; an open file object works too
 torch itself wrote (weights trained before the port, data saved with torch.save) is read without
 torch (torch_files.py), its tensors as MindSpore tensors.
 """
+import copy
+import importlib
 import json
 import os
 import shutil
 import tempfile
+import uuid
 
 import mindspore
 import numpy as np
@@ -28,7 +31,11 @@ def ms_save(obj, path, *args, **kwargs):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    if isinstance(obj, mindspore.nn.Cell):
+    whole = None
+    if isinstance(obj, mindspore.nn.Cell):  # torch pickles the whole model: its class and weights here
+        token = uuid.uuid4().hex
+        _SAVED_CELLS[token] = copy.deepcopy(obj)
+        whole = json.dumps({"class": f"{type(obj).__module__}:{type(obj).__qualname__}", "id": token})
         obj = obj.state_dict()
     tensors = []
     if isinstance(obj, dict) and obj and all(isinstance(v, (mindspore.Tensor, np.ndarray)) for v in obj.values()):
@@ -37,6 +44,8 @@ def ms_save(obj, path, *args, **kwargs):
         extra = None
     else:
         extra = {"ms_migrate_structure": json.dumps(_flatten(obj, "", tensors))}
+    if whole is not None:
+        extra = {**(extra or {}), "ms_migrate_cell": whole}
     target = path if str(path).endswith(".ckpt") else str(path) + ".ckpt"
     mindspore.save_checkpoint(tensors, target, append_dict=extra)
     if target != str(path):
@@ -47,8 +56,8 @@ def ms_load(path, *args, **kwargs):
     if hasattr(path, "read"):  # loading from an open file
         folder = tempfile.mkdtemp()
         try:
-            with open(os.path.join(folder, "checkpoint.ckpt"), "wb") as copy:
-                shutil.copyfileobj(path, copy)
+            with open(os.path.join(folder, "checkpoint.ckpt"), "wb") as local:
+                shutil.copyfileobj(path, local)
             return ms_load(os.path.join(folder, "checkpoint.ckpt"))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -68,10 +77,35 @@ def ms_load(path, *args, **kwargs):
             data = mindspore.load_checkpoint(link)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    whole = data.pop("ms_migrate_cell", None)
     structure = data.pop("ms_migrate_structure", None)
+    if whole is not None:
+        return _whole_cell(json.loads(str(whole)), data)
     if structure is None:
         return data
     return _unflatten(json.loads(structure), data)
+
+
+_SAVED_CELLS = {}  # id written into the file -> a copy of the model as it was saved
+
+
+def _whole_cell(info, params):
+    """A model saved whole: the copy kept when this process saved it, else its class built
+    without arguments and loaded with the weights."""
+    snapshot = _SAVED_CELLS.get(info["id"])
+    if snapshot is not None:
+        return copy.deepcopy(snapshot)
+    module, _, qualname = info["class"].partition(":")
+    try:
+        cls = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+        cell = cls()
+    except Exception as exc:
+        raise RuntimeError(f"the file holds a whole {qualname} model, which cannot be rebuilt here ({exc}); "
+                           "save model.state_dict() instead and load it into a model you build") from exc
+    cell.load_state_dict(params)
+    return cell
 
 
 def _flatten(obj, prefix, tensors):

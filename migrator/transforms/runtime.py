@@ -14,6 +14,20 @@ from ..context import FileContext
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 BANNER = "# ---- ms-migrate runtime helper: {name} (generated; see the ms-migrate README) ----"
+BANNER_PREFIX = "# ---- ms-migrate runtime helper: "
+
+
+@lru_cache(maxsize=None)
+def helper_names() -> frozenset:
+    """The functions and classes runtime helpers define at their top level."""
+    import ast
+
+    names = set()
+    for path in RUNTIME_DIR.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+    return frozenset(names)
 
 
 @lru_cache(maxsize=None)
