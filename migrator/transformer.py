@@ -70,6 +70,7 @@ class Converter(cst.CSTTransformer):
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
         self.closure_steps: set[str] = set()  # receivers of `x.step(closure)` calls (L-BFGS style)
         self.grad_attributes: set[str] = set()  # models whose gradients go to their parameters' .grad
+        self.grad_optimizers: set[str] = set()  # optimizers stepping with those .grad (runtime/param_grads.py)
         self.scaled: dict[str, str] = {}  # accumulating optimizer -> the GradScaler its backward went through
         self.fresh_names: set[str] = set()
         self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
@@ -308,7 +309,8 @@ class Converter(cst.CSTTransformer):
         pending = {s for s in self.pending_training if training.zero_grad_receiver(s) is not None
                    or dotted_name(training.step_receiver(s)) in self.accumulating
                    or dotted_name(training.scaler_step_optimizer(s, self.kinds)) in self.accumulating
-                   or (self.accumulating and training.clip_call(s, self.ctx, self.originals))}
+                   or dotted_name(training.step_receiver(s)) in self.grad_optimizers
+                   or ((self.accumulating or self.grad_attributes) and training.clip_call(s, self.ctx, self.originals))}
         if pending or (self.closure_steps & self.accumulating):
             # a second, rare pass: zero_grad()/step()/step(closure) left outside a direct training step
             module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))

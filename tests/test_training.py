@@ -486,6 +486,40 @@ def train(x, y):
     assert "ms_attach_grads(" in conv.ms_code and "ms_zero_grads(" in conv.ms_code
 
 
+@pytest.mark.parametrize("use_optimizer", [False, True])
+def test_optimizer_or_hand_written_update_chosen_at_run_time(use_optimizer):
+    """word_language_model's loop: zero_grad of the optimizer or the model, backward, clip_grad_norm_,
+    then `if use_optimizer: optimizer.step() else: p.data.add_(p.grad, alpha=-lr)`. The optimizer
+    exists only on one path; the gradients go to .grad, the clip and the step read them there.
+    6 steps on each path give torch's weights."""
+    from equivalence import check_example
+
+    setup = f"""
+use_optimizer = {use_optimizer}
+model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+criterion = nn.MSELoss()
+if use_optimizer:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+def train(x, y):
+    for step in range(6):
+        if use_optimizer:
+            optimizer.zero_grad()
+        else:
+            model.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        if use_optimizer:
+            optimizer.step()
+        else:
+            for p in model.parameters():
+                p.data.add_(p.grad, alpha=-0.1)
+    return model[0].weight, model[2].bias, loss
+"""
+    conv = check_example(setup, "train(x, y)", {"x": "randn(8, 3)", "y": "randn(8, 2)"}, label="either update")
+    assert "ms_clip_grad_norm_(" in conv.ms_code and "ms_step_from_grads(optimizer)" in conv.ms_code
+
+
 def test_lambda_transform_gets_a_tensor_in_the_pipeline(tmp_path):
     """transforms.Lambda(lambda x: torch.flatten(x)) after ToTensor (mnist_forward_forward): the
     function is written for tensors; in MindSpore's pipeline it gets one (it was handed a numpy

@@ -32,6 +32,7 @@ import libcst as cst
 from ..context import FileContext
 from ..names import TORCH_ROOTS, dotted_name
 from . import runtime
+from .methods import _MODULE_NAME
 
 BUFFER = "ms_grad_buffer"
 
@@ -65,6 +66,9 @@ def step_receiver(stmt):
 
 def zero_grad_receiver(stmt):
     return _method_stmt(stmt, "zero_grad")
+
+
+_READS_GRAD = re.compile(r"\.grad\b")
 
 
 def closure_step(call) -> bool:
@@ -252,6 +256,13 @@ class _BlockRewrite:
                 self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
                                       "compute gradients with mindspore.value_and_grad by hand")
             return
+        if not direct and step_at is None and self._reads_grad_after(b) \
+                and self._to_grad_attributes(b, loss, backward_idx, steps):
+            # the step is one branch and a hand-written update reading p.grad another (word_language_model's
+            # `if args.use_optimizer: optimizer.step() else: p.data.add_(p.grad, alpha=-lr)`): the
+            # gradients go to .grad, as in torch, and the step reads them there
+            self.conv.grad_optimizers.add(optimizer)
+            return
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
         region = self._slice(loss, lower, b)
         if isinstance(region, str):
@@ -295,6 +306,10 @@ class _BlockRewrite:
         self.replace[b] = new
         self.ctx.translated()  # the backward call
         self.ctx.imports_needed["import mindspore"] = None
+
+    def _reads_grad_after(self, b: int) -> bool:
+        from .calls import code
+        return any(_READS_GRAD.search(code(stmt)) for stmt in self.body[b + 1:])
 
     # -- `loss.backward()` and no optimizer: the gradients go to the parameters' .grad
     def _to_grad_attributes(self, b: int, loss, backward_idx: list[int], steps: dict) -> bool:
@@ -739,8 +754,10 @@ def _called_models(stmt, conv) -> list[str]:
             name = dotted_name(node.func)
             if name is None or name in found:
                 return
-            if conv.kinds.of.get(name) == "module" or (name.startswith("self.") and name.count(".") == 1 and conv._in_cell()):
-                found.append(name)
+            kind = conv.kinds.of.get(name)
+            if kind == "module" or (name.startswith("self.") and name.count(".") == 1 and conv._in_cell()) \
+                    or (kind is None and _MODULE_NAME.search(name.rsplit(".", 1)[-1])):
+                found.append(name)  # the last: `model = model.RNNModel(...)` from the user's own package
 
     stmt.visit(V())
     return found
@@ -834,6 +851,15 @@ class LeftoverRewriter(cst.CSTTransformer):
         if original_node not in self.pending:
             return updated_node
         found = clip_call(original_node, self.ctx, self.conv.originals)
+        if found and self.conv.grad_attributes and not self.conv.accumulating:
+            # clipping the gradients backward() put on the parameters' .grad (runtime/param_grads.py)
+            small = updated_node.body[0]
+            helper = "ms_clip_grad_norm_" if found[0] == "norm" else "ms_clip_grad_value_"
+            runtime.require(self.ctx, "param_grads")
+            self.conv.retract(original_node)
+            self.ctx.translated()
+            return updated_node.with_changes(body=[small.with_changes(value=small.value.with_changes(
+                func=cst.Name(helper)))], leading_lines=_strip_markers(updated_node.leading_lines))
         if found:  # clipping the accumulated gradients of the one optimizer accumulating
             if len(self.conv.accumulating) != 1:
                 return updated_node
@@ -859,6 +885,14 @@ class LeftoverRewriter(cst.CSTTransformer):
             self.ctx.translated()  # the model's parameters' .grad (see _to_grad_attributes)
             runtime.require(self.ctx, "param_grads")
             return cst.parse_statement(f"ms_zero_grads({dotted_name(z)}.trainable_params())\n").with_changes(
+                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+        if z is not None and dotted_name(z) in self.conv.grad_optimizers:
+            self.ctx.translated()
+            return cst.parse_statement(f"ms_zero_grads({dotted_name(z)}.parameters)\n").with_changes(
+                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+        if s is not None and dotted_name(s) in self.conv.grad_optimizers:
+            self.ctx.translated()
+            return cst.parse_statement(f"ms_step_from_grads({dotted_name(s)})\n").with_changes(
                 leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
         if z is not None:
             name = dotted_name(z)
