@@ -189,9 +189,16 @@ from torchvision import datasets, transforms
 
 
 def loaders(root):
+    torch.manual_seed(0)  # with a seed set, MindSpore's own shuffling repeated one order every epoch
     ds = datasets.MNIST(root, train=True, transform=transforms.ToTensor())
     return (torch.utils.data.DataLoader(ds, batch_size=16, shuffle=True),
             torch.utils.data.DataLoader(ds, batch_size=16, shuffle=False))
+
+
+def tensor_epochs():
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(20)), batch_size=6, shuffle=True)
+    return [[int(v) for (b,) in loader for v in b] for _ in range(3)]
 
 
 def big_loader():
@@ -218,6 +225,9 @@ def test_shuffled_loader_permutes_indices_per_epoch_and_leaves_other_loaders_alo
     for labels in epochs:
         assert sorted(labels.tolist()) == sorted(targets.tolist()) and not np.array_equal(labels, targets)
     assert not np.array_equal(epochs[0], epochs[1])
+    epochs = mod.tensor_epochs()  # a Dataset of the program's own: the same, through GeneratorDataset
+    assert all(sorted(e) == list(range(20)) for e in epochs) and len({tuple(e) for e in epochs}) == 3
+    assert mod.tensor_epochs() == epochs  # the seed makes the order reproducible, as in torch
     start = time.perf_counter()
     x, y = next(iter(mod.big_loader()))
     assert x.shape == (8, 3, 32, 32) and time.perf_counter() - start < 30

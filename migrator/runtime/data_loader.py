@@ -42,6 +42,8 @@ class MsDataLoader:
             return
         if self._ds is None:
             self._ds = self._pipeline()
+        if getattr(self, "_reseed", False):  # a shuffle buffer repeats its order under a fixed seed
+            mindspore.dataset.config.set_seed(int(np.random.randint(1 << 31)))
         for row in self._ds.create_tuple_iterator(num_epochs=1, output_numpy=False):
             yield self._shape(row)
 
@@ -55,9 +57,11 @@ class MsDataLoader:
             elif self.shuffle:  # a new permutation of the indices each epoch, as torch's RandomSampler
                 # (a shuffle buffer as large as the dataset would hold every sample before the first batch)
                 try:
-                    _source_of(ds).use_sampler(mindspore.dataset.RandomSampler())
+                    source = _source_of(ds)
+                    source.use_sampler(_Shuffled(source.get_dataset_size()))
                 except NotImplementedError:  # a combined pipeline: a buffer, bounded
                     ds = ds.shuffle(min(max(1, ds.get_dataset_size()), 10000))
+                    self._reseed = True
             self._columns, self._kind = ds.get_col_names(), "tuple"
         else:
             first = self.dataset[0] if hasattr(self.dataset, "__getitem__") else next(iter(self.dataset))
@@ -68,9 +72,12 @@ class MsDataLoader:
             else:
                 self._columns, self._kind = ["column0"], "single"
             source = _Source(self.dataset, self._kind, self._columns)
+            sampler = self.sampler
+            if sampler is None and self.shuffle and hasattr(self.dataset, "__getitem__"):
+                sampler = _Shuffled(len(self.dataset))
             ds = mindspore.dataset.GeneratorDataset(
-                source, column_names=self._columns, shuffle=self.shuffle if hasattr(self.dataset, "__getitem__") else None,
-                sampler=self.sampler, num_parallel_workers=1, python_multiprocessing=False)
+                source, column_names=self._columns, sampler=sampler, num_parallel_workers=1,
+                python_multiprocessing=False)
         if self.batch_size is not None:
             ds = ds.batch(self.batch_size, drop_remainder=self.drop_last)
         return ds
@@ -93,6 +100,19 @@ class MsDataLoader:
                 batch = []
         if batch and not self.drop_last:
             yield self.collate_fn(batch)
+
+
+class _Shuffled(mindspore.dataset.Sampler):
+    """torch's RandomSampler: a new permutation every epoch, drawn from numpy's generator (which
+    mindspore.set_seed seeds). MindSpore's own shuffling repeats one order each epoch once a seed
+    is set, since every epoch starts a new iterator."""
+
+    def __init__(self, n):
+        self.n = n
+        super().__init__(num_samples=n)
+
+    def __iter__(self):
+        return iter(np.random.permutation(self.n).tolist())
 
 
 class _IndexSampler(mindspore.dataset.Sampler):
