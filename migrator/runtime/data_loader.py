@@ -75,9 +75,9 @@ class MsDataLoader:
             sampler = self.sampler
             if sampler is None and self.shuffle and hasattr(self.dataset, "__getitem__"):
                 sampler = _Shuffled(len(self.dataset))
-            ds = mindspore.dataset.GeneratorDataset(
-                source, column_names=self._columns, sampler=sampler, num_parallel_workers=1,
-                python_multiprocessing=False)
+            ds = mindspore.dataset.GeneratorDataset(  # shuffle=False: GeneratorDataset would shuffle by default
+                source, column_names=self._columns, sampler=sampler, num_parallel_workers=1, python_multiprocessing=False,
+                shuffle=False if sampler is None and hasattr(self.dataset, "__getitem__") else None)
         if self.batch_size is not None:
             ds = ds.batch(self.batch_size, drop_remainder=self.drop_last)
         return ds
