@@ -229,6 +229,12 @@ class Converter(cst.CSTTransformer):
             return updated_node.with_changes(value=cst.Call(func=cst.Name("list"), args=[cst.Arg(value)]))
         return updated_node
 
+    def _converted_before(self) -> bool:
+        """Whether the file holds runtime helpers of an earlier conversion (searched for once)."""
+        if not hasattr(self, "_has_helpers"):
+            self._has_helpers = runtime.BANNER_PREFIX in self.ctx.source
+        return self._has_helpers
+
     def _in_helper(self) -> bool:
         """Inside a runtime helper copied in by a first run: its code is not the user's."""
         return bool(self.scopes) and self.scopes[-1].helper
@@ -259,8 +265,8 @@ class Converter(cst.CSTTransformer):
         # numpy values as tensor indexes (x[np.int64(3)], x[idx_array]): torch takes them, MindSpore
         # refuses them; a file that imports numpy and indexes with computed values gets the shim
         # (decided on the user's file: in a file converted before, numpy may be a helper's import)
-        if getattr(self, "_computed_index", False) and self.ctx.apis_found and _IMPORTS_NUMPY.search(self.ctx.source) \
-                and runtime.BANNER_PREFIX not in self.ctx.source:
+        if getattr(self, "_computed_index", False) and self.ctx.apis_found and not self._converted_before() \
+                and _IMPORTS_NUMPY.search(self.ctx.source):
             runtime.require(self.ctx, "numpy_index")
         body = training.rewrite_block(self.ctx, self, list(updated_node.body))
         lines = imports.import_lines(self.ctx)
@@ -409,7 +415,7 @@ class Converter(cst.CSTTransformer):
     def _is_helper(self, node) -> bool:
         if self.scopes:
             return self.scopes[-1].helper
-        return runtime.BANNER_PREFIX in self.ctx.source and node.name.value in runtime.helper_names()
+        return self._converted_before() and node.name.value in runtime.helper_names()
 
     def leave_FunctionDef(self, original_node, updated_node):
         scope = self.scopes.pop()

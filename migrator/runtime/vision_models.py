@@ -18,6 +18,7 @@ import mindspore
 from mindspore import nn, ops
 from mindspore.common import initializer as ms_init
 
+from .load_state_dict import ms_load_state_dict
 from .torch_files import read_torch_file
 
 # torchvision's ImageNet weights: architecture -> {weights name: file under download.pytorch.org/models/}
@@ -104,28 +105,13 @@ def _fetch(filename):
     return path
 
 
-_BATCH_NORM_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
-
-
 def load_torchvision_weights(net, path):
-    """torchvision's state_dict into the cell: BatchNorm layers (those with a running_mean) get
-    MindSpore's parameter names, num_batches_tracked goes; every parameter must be matched."""
-    state = read_torch_file(path)
+    """torchvision's state_dict into the cell, strictly: torch's names are matched by layer
+    (BatchNorm's weight is gamma, ...) as model.load_state_dict does in converted code."""
+    state = read_torch_file(path, tensor=mindspore.Tensor)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a state_dict (a {type(state).__name__})")
-    norms = {k.rsplit(".", 1)[0] for k in state if k.endswith(".running_mean")}
-    params = {}
-    for key, value in state.items():
-        prefix, _, leaf = key.rpartition(".")
-        if leaf == "num_batches_tracked":
-            continue
-        if prefix in norms:
-            leaf = _BATCH_NORM_NAMES[leaf]
-        name = f"{prefix}.{leaf}" if prefix else leaf
-        params[name] = mindspore.Parameter(mindspore.Tensor(value), name=name)
-    not_loaded, unused = mindspore.load_param_into_net(net, params, strict_load=True)
-    if not_loaded or unused:
-        raise ValueError(f"{path}: does not fit the model: missing {not_loaded[:5]}, unexpected {unused[:5]}")
+    ms_load_state_dict(net, state)
     return net
 
 
