@@ -299,8 +299,9 @@ class Converter(cst.CSTTransformer):
         if helpers:
             # after the rest of the import block, so helpers run with the user's `import numpy as np`
             # (which the converter then does not repeat) already done
-            start = new_body.index(helpers[0])
-            end = after = start + len(helpers)
+            # (found by the last one: a removed import's comments may have moved onto the first)
+            end = after = new_body.index(helpers[-1]) + 1
+            start = end - len(helpers)
             while after < len(new_body) and _is_import_line(new_body[after]):
                 after += 1
             if after > end:

@@ -416,3 +416,18 @@ def test_torch_kept_for_untranslated_uses_is_optional(tmp_path):
     again = subprocess.run([sys.executable, "-m", "migrator", str(out), "-o", str(tmp_path / "ms2" / "p.py"), "-q"],
                            capture_output=True, text=True, cwd=ROOT)
     assert (tmp_path / "ms2" / "p.py").read_text() == out.read_text(), again.stdout + again.stderr
+
+
+def test_helpers_after_a_kept_torch_import_with_comments(tmp_path):
+    """timm's utils/jit.py: `import os`, `import torch`, then only untranslated torch._C uses. The
+    torch import is kept in a guard after the helpers; placing the helpers after the import block
+    raised an internal error (ValueError ... is not in list) and left the file unconverted."""
+    src = tmp_path / "jit.py"
+    src.write_text('"""doc"""\nimport os\n\n# the import\nimport torch\nimport sys\n\n\n'
+                   'def f():\n    torch._C._jit_set_profiling_mode(False)\n    return os.sep, sys.platform\n')
+    r = subprocess.run([sys.executable, "-m", "migrator", str(src), "-o", str(tmp_path / "out.py")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert "internal error" not in r.stdout + r.stderr, r.stdout + r.stderr
+    out = (tmp_path / "out.py").read_text()
+    compile(out, "out.py", "exec")
+    assert out.index("import sys") < out.index("class MsMissingModule") < out.index("def f():")
