@@ -66,6 +66,7 @@ class FileContext:
     apis_found: int = 0
     apis_translated: int = 0
     helpers_needed: dict[str, None] = field(default_factory=dict)
+    helpers_inserted: list[str] = field(default_factory=list)  # placeholders in the tree (runtime.splice_helpers)
     # marker frames: one list of findings per statement being visited
     frames: list[list[Finding]] = field(default_factory=list)
     # original torch-reference node -> (spelling, n-th occurrence of that spelling in source

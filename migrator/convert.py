@@ -17,6 +17,7 @@ from .context import FileContext, Finding
 from .names import build_import_table
 from .rules import RuleSet, default_rules
 from .transformer import Converter
+from .transforms.runtime import splice_helpers
 
 
 @dataclass
@@ -124,10 +125,10 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
         # every statement went (`import torch` + `opt.zero_grad()` without a final newline):
         # the comment lines left had their line breaks, and keep them
         new = new.with_changes(has_trailing_newline=True)
-    if original is None:
-        output = new.bytes + tail
-    else:
-        output = _restore_lines(original, source, new.code).encode(module.encoding) + tail
+    printed = splice_helpers(new.code, ctx, new.default_indent)
+    if original is not None:
+        printed = _restore_lines(original, source, printed)
+    output = printed.encode(module.encoding) + tail
     bad = _python_syntax_error(output)
     if bad is not None:  # a bug in a rule must never cost the user a parsable file
         result.status = "error"

@@ -53,28 +53,49 @@ def _snippet(name: str) -> tuple[list[str], str, list[str]]:
     return imports, body.strip() + "\n", uses
 
 
+PLACEHOLDER = "__ms_migrate_runtime_helper_{name}__"
+
+
 @lru_cache(maxsize=None)
-def _statements(name: str, newline: str = "\n") -> tuple:
-    """A helper's statements, parsed once per process (nodes are immutable, so files share them)."""
+def helper_text(name: str, newline: str = "\n", indent: str = "    ") -> str:
+    """A helper's code as it goes into a file, in the file's line endings and indentation."""
     _, body, _ = _snippet(name)
-    return tuple(cst.parse_module(body.replace("\n", newline)).body)
+    if indent != "    ":  # the helpers are written with four spaces per level
+        body = re.sub(r"(?m)^((?:    )+)(?=\S)", lambda m: indent * (len(m.group(1)) // 4), body)
+    return body.replace("\n", newline)
 
 
 def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
+    """One placeholder line per helper, its banner above it. The converted tree is printed with
+    the placeholders, which splice_helpers() then replaces by the helpers' code: printing hundreds
+    of unchanged helper lines through libcst for every file cost more than converting the file."""
     out: list[cst.BaseStatement] = []
     for name in ctx.helpers_needed:
         banner = BANNER.format(name=name)
         if banner in ctx.source:
             continue  # already there (a second run)
-        # in the file's own line endings: a backslash continuation keeps its newline verbatim
-        newline = re.search(r"\r\n?|\n", ctx.source)
-        stmts = list(_statements(name, newline.group() if newline else "\n"))
-        if stmts:
-            first = stmts[0]
-            stmts[0] = first.with_changes(leading_lines=[
-                cst.EmptyLine(), cst.EmptyLine(comment=cst.Comment(banner)), *first.leading_lines])
-        out += stmts
+        if not _snippet(name)[1].strip():
+            continue
+        out.append(cst.SimpleStatementLine(
+            body=[cst.Expr(cst.Name(PLACEHOLDER.format(name=name)))],
+            leading_lines=[cst.EmptyLine(), cst.EmptyLine(comment=cst.Comment(banner))]))
+        ctx.helpers_inserted.append(name)
     return out
+
+
+def splice_helpers(output: str, ctx: FileContext, indent: str = "    ") -> str:
+    """The printed file with each helper's placeholder line replaced by the helper's code."""
+    if not ctx.helpers_inserted:
+        return output
+    # in the file's own line endings: a backslash continuation keeps its newline verbatim
+    found = re.search(r"\r\n?|\n", ctx.source)
+    newline = found.group() if found else "\n"
+    for name in ctx.helpers_inserted:
+        line = PLACEHOLDER.format(name=name) + newline
+        if output.count(line) != 1:
+            raise ValueError(f"runtime helper {name}: its place in the output was not found once")
+        output = output.replace(line, helper_text(name, newline, indent))
+    return output
 
 
 def space_after(body: list, index: int) -> None:
