@@ -340,7 +340,9 @@ class Converter(cst.CSTTransformer):
                 else:
                     del body[i]
                     # and the helper only the guard used
-                    body = [b for b in body if not (isinstance(b, cst.ClassDef) and b.name.value == "MsMissingModule")]
+                    body = [b for b in body if not runtime.is_placeholder(b, "missing_module")]
+                    if "missing_module" in self.ctx.helpers_inserted:
+                        self.ctx.helpers_inserted.remove("missing_module")
                 break
         return module.with_changes(body=body)
 

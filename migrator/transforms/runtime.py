@@ -83,6 +83,12 @@ def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
     return out
 
 
+def is_placeholder(stmt, name: str) -> bool:
+    """Whether a statement is the placeholder line of helper `name`."""
+    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr) \
+        and isinstance(stmt.body[0].value, cst.Name) and stmt.body[0].value.value == PLACEHOLDER.format(name=name)
+
+
 def splice_helpers(output: str, ctx: FileContext, indent: str = "    ") -> str:
     """The printed file with each helper's placeholder line replaced by the helper's code."""
     if not ctx.helpers_inserted:
