@@ -832,6 +832,12 @@ def _render_all(ctx: FileContext, text: str) -> str:
 
 
 # ---- statements outside restructured blocks: zero_grad / step under accumulation ---------------
+def _in_place_of(original_node, text: str):
+    """A statement replacing `original_node`, keeping its comments above and after it."""
+    return cst.parse_statement(text).with_changes(leading_lines=original_node.leading_lines,
+                                                  trailing_whitespace=original_node.trailing_whitespace)
+
+
 class LeftoverRewriter(cst.CSTTransformer):
     """Second pass, run only when a file has `zero_grad()`/`step()` statements that no direct
     training step consumed: under accumulation they drive the gradient buffer; otherwise a
@@ -876,24 +882,20 @@ class LeftoverRewriter(cst.CSTTransformer):
         scaled_step = scaler_step_optimizer(original_node, self.conv.kinds)
         if scaled_step is not None and dotted_name(scaled_step) in self.conv.accumulating:
             self.ctx.translated()
-            return cst.parse_statement(f"{BUFFER}.step({dotted_name(scaled_step)})\n").with_changes(
-                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+            return _in_place_of(original_node, f"{BUFFER}.step({dotted_name(scaled_step)})\n")
         z = zero_grad_receiver(original_node)
         s = step_receiver(original_node)
         from .calls import code
         if z is not None and dotted_name(z) in self.conv.grad_attributes:
             self.ctx.translated()  # the model's parameters' .grad (see _to_grad_attributes)
             runtime.require(self.ctx, "param_grads")
-            return cst.parse_statement(f"ms_zero_grads({dotted_name(z)}.trainable_params())\n").with_changes(
-                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+            return _in_place_of(original_node, f"ms_zero_grads({dotted_name(z)}.trainable_params())\n")
         if z is not None and dotted_name(z) in self.conv.grad_optimizers:
             self.ctx.translated()
-            return cst.parse_statement(f"ms_zero_grads({dotted_name(z)}.parameters)\n").with_changes(
-                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+            return _in_place_of(original_node, f"ms_zero_grads({dotted_name(z)}.parameters)\n")
         if s is not None and dotted_name(s) in self.conv.grad_optimizers:
             self.ctx.translated()
-            return cst.parse_statement(f"ms_step_from_grads({dotted_name(s)})\n").with_changes(
-                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+            return _in_place_of(original_node, f"ms_step_from_grads({dotted_name(s)})\n")
         if z is not None:
             name = dotted_name(z)
             self.ctx.translated()
@@ -902,12 +904,10 @@ class LeftoverRewriter(cst.CSTTransformer):
                 self.conv._remove.add(line)
                 return line
             arg = name if name in self.conv.accumulating else ""
-            return cst.parse_statement(f"{BUFFER}.zero({arg})\n").with_changes(
-                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+            return _in_place_of(original_node, f"{BUFFER}.zero({arg})\n")
         if s is not None and dotted_name(s) in self.conv.accumulating:
             self.ctx.translated()
-            return cst.parse_statement(f"{BUFFER}.step({code(s)})\n").with_changes(
-                leading_lines=original_node.leading_lines, trailing_whitespace=original_node.trailing_whitespace)
+            return _in_place_of(original_node, f"{BUFFER}.step({code(s)})\n")
         return updated_node
 
     def leave_Call(self, original_node, updated_node):
