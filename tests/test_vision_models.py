@@ -217,6 +217,19 @@ def test_zoo_model_matches_torch(converted, name, size):
     assert not compare(t, m)
 
 
+def _same_outputs(tnet, mnet, seed, label):
+    """torch's and MindSpore's model in eval mode on the same 1x3x40x40 input: compare() passes."""
+    import mindspore
+    import torch
+
+    tnet.eval()
+    mnet.set_train(False)
+    x = np.random.default_rng(seed).standard_normal((1, 3, 40, 40)).astype(np.float32)
+    t, m = tnet(torch.from_numpy(x)).detach(), mnet(mindspore.Tensor(x))
+    print(f"{label} max abs error {float(np.abs(t.numpy() - m.asnumpy()).max()):.3g} (scale {float(t.abs().max()):.3g})")
+    assert not compare(t, m)
+
+
 def test_builders_and_blocks_from_the_users_program(converted):
     import mindspore
     import torch
@@ -280,18 +293,10 @@ def test_pretrained_weights_load_from_torch_hubs_cache(converted, tmp_path, monk
     """`weights=ResNet18_Weights.IMAGENET1K_V1` / `DEFAULT` / `pretrained=True`: torchvision's file
     is read without torch (zip and pre-1.6 layouts) from $TORCH_HOME/hub/checkpoints, loaded
     strictly, and the converted model computes what torch's computes with it."""
-    import mindspore
-    import torch
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     tnet = _hub_file(tmp_path, "resnet18-f37072fd.pth", legacy)
     mnet = converted[builder](True) if builder == "pretrained" else converted[builder]()
-    mnet.set_train(False)
-    x = np.random.default_rng(5).standard_normal((1, 3, 40, 40)).astype(np.float32)
-    t, m = tnet(torch.from_numpy(x)).detach(), mnet(mindspore.Tensor(x))
-    print(f"{builder} ({'legacy' if legacy else 'zip'} .pth): max abs error "
-          f"{float(np.abs(t.numpy() - m.asnumpy()).max()):.3g} (scale {float(t.abs().max()):.3g})")
-    assert not compare(t, m)
+    _same_outputs(tnet, mnet, 5, f"{builder} ({'legacy' if legacy else 'zip'} .pth)")
 
 
 def test_pretrained_weights_errors(converted, tmp_path, monkeypatch):
@@ -357,12 +362,7 @@ def test_torchvision_checkpoint_converts_and_loads_strictly(converted, tmp_path,
     not_loaded, unused = mindspore.load_param_into_net(mnet, mindspore.load_checkpoint(str(tmp_path / "w.ckpt")),
                                                        strict_load=True)
     assert not not_loaded and not unused, (not_loaded, unused)
-    mnet.set_train(False)
-    x = np.random.default_rng(3).standard_normal((1, 3, 40, 40)).astype(np.float32)
-    t, m = tnet(torch.from_numpy(x)).detach(), mnet(mindspore.Tensor(x))
-    print(f"{name} via ckpt --torchvision: {r.stdout.strip().splitlines()[-1]}; max abs error "
-          f"{float(np.abs(t.numpy() - m.asnumpy()).max()):.3g} (scale {float(t.abs().max()):.3g})")
-    assert not compare(t, m)
+    _same_outputs(tnet, mnet, 3, f"{name} via ckpt --torchvision: {r.stdout.strip().splitlines()[-1]};")
 
 
 def test_zoo_model_inside_a_users_model_converts_through_the_param_map(tmp_path):
