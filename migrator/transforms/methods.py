@@ -44,6 +44,11 @@ MODULE_ALSO = {"float", "half", "double", "bfloat16", "type", "requires_grad_", 
 _MODULE_NAME = re.compile(r"(^|_)(model|models|net|network|module|encoder|decoder|backbone|classifier|"
                           r"generator|discriminator|critic|actor|policy|layer\d*|block\d*|head|teacher|student)$", re.I)
 
+# An optimizer, by its name: optimizer, opt, optim, optimizer_g, opt_D, optimizerG, self.optimizer.
+_OPTIMIZER_NAME = re.compile(r"(^|_)([Oo]ptimi[sz]er|[Oo]ptim|[Oo]pt|OPTIMIZER)(_[A-Za-z0-9]+|[A-Z0-9][A-Za-z0-9]*)?$")
+# Methods an optimizer shares with a Module: on a receiver named like an optimizer they are its.
+OPTIMIZER_ALSO = {"state_dict", "load_state_dict"}
+
 _PARAMETER_NAME = re.compile(r"(weight|bias|param|params|parameters|table|embedding|embeddings|token|mask|"
                              r"scale|gamma|beta|running_mean|running_var|buffer|pos|alpha|logit_scale|tensor)s?$", re.I)
 
@@ -236,6 +241,9 @@ def receiver_kind(node: cst.BaseExpression, kinds: Kinds, in_cell: bool, method:
     if isinstance(node, cst.Call) and dotted_name(node.func) == "super":
         return "module" if in_cell else None
     kind = expr_kind(node, kinds)
+    if kind is None and name is not None and method in OPTIMIZER_ALSO \
+            and _OPTIMIZER_NAME.search(name.rsplit(".", 1)[-1]):
+        return "optimizer"
     if kind is None and name is not None and method in MODULE_ALSO:
         if _MODULE_NAME.search(name.rsplit(".", 1)[-1]):
             return "module"

@@ -1,0 +1,145 @@
+"""Resuming training from a checkpoint (runtime/optimizer_state.py), run in both frameworks.
+
+torch trains a model for two steps, saves the model's and the optimizer's state with torch.save,
+and trains two more. The converted program loads torch's file (no torch), restores the model and
+the optimizer, trains the same two steps on the same data: the weights must agree with torch's.
+Also: what the converted program saves it loads back (the round trip a resumed run makes).
+"""
+import os
+import runpy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+USER_PROGRAM = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+
+
+def make_optimizer(name, model):
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=0.05)
+    if name == "amsgrad":
+        return torch.optim.Adam(model.parameters(), lr=0.01, amsgrad=True, weight_decay=0.01)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=0.05)
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if name == "nesterov":
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=0.01, momentum=0.5, centered=True)
+    if name == "adagrad":
+        return torch.optim.Adagrad(model.parameters(), lr=0.1)
+    raise ValueError(name)
+
+
+def train(model, optimizer, x, y, steps):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+
+def save(model, optimizer, path):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 2}, path)
+
+
+def resume(model, optimizer, path):
+    checkpoint = torch.load(path)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    return checkpoint["epoch"]
+'''
+
+OPTIMIZERS = ["adam", "amsgrad", "adamw", "sgd", "nesterov", "rmsprop", "adagrad"]
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("optimizer_state")
+    (d / "prog.py").write_text(USER_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(d / "prog.py"), "-o", str(d / "prog_ms.py"), "-q"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = (d / "prog_ms.py").read_text()
+    assert "import torch" not in text and "ms-migrate: untranslated" not in text, text
+    return runpy.run_path(str(d / "prog.py")), runpy.run_path(str(d / "prog_ms.py"), run_name="prog_ms")
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((6, 4)).astype(np.float32), rng.standard_normal((6, 2)).astype(np.float32)
+
+
+def _weights_of(model):
+    return [p.detach().numpy() if hasattr(p, "detach") else p.asnumpy() for p in
+            (model.parameters() if hasattr(model, "parameters") and callable(model.parameters) else model.trainable_params())]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_training_resumes_from_the_optimizer_state_torch_saved(programs, tmp_path, name):
+    import mindspore
+    import torch
+
+    tp, mp = programs
+    x, y = _data()
+    torch.manual_seed(0)
+    model = tp["build"]()
+    optimizer = tp["make_optimizer"](name, model)
+    tp["train"](model, optimizer, torch.tensor(x), torch.tensor(y), 2)
+    path = str(tmp_path / "checkpoint.pt")
+    tp["save"](model, optimizer, path)
+    tp["train"](model, optimizer, torch.tensor(x), torch.tensor(y), 2)
+    expected = [p.detach().numpy() for p in model.parameters()]
+
+    cell = mp["build"]()
+    ms_optimizer = mp["make_optimizer"](name, cell)
+    assert mp["resume"](cell, ms_optimizer, path) == 2
+    mp["train"](cell, ms_optimizer, mindspore.Tensor(x), mindspore.Tensor(y), 2)
+    got = [p.asnumpy() for p in cell.trainable_params()]
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_what_the_converted_program_saves_it_resumes_from(programs, tmp_path, name):
+    import mindspore
+
+    _, mp = programs
+    x, y = (mindspore.Tensor(a) for a in _data())
+    mindspore.set_seed(0)
+    cell = mp["build"]()
+    optimizer = mp["make_optimizer"](name, cell)
+    mp["train"](cell, optimizer, x, y, 2)
+    path = str(tmp_path / "checkpoint.pt")
+    mp["save"](cell, optimizer, path)
+    mp["train"](cell, optimizer, x, y, 2)
+    expected = [p.asnumpy().copy() for p in cell.trainable_params()]
+
+    resumed = mp["build"]()
+    resumed_optimizer = mp["make_optimizer"](name, resumed)
+    mp["resume"](resumed, resumed_optimizer, path)
+    mp["train"](resumed, resumed_optimizer, x, y, 2)
+    for e, g in zip(expected, (p.asnumpy() for p in resumed.trainable_params())):
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_a_state_that_is_not_an_optimizers_is_refused_by_name(programs):
+    _, mp = programs
+    cell = mp["build"]()
+    optimizer = mp["make_optimizer"]("adam", cell)
+    with pytest.raises(ValueError, match="not an optimizer state"):
+        mp["ms_optimizer_load_state_dict"](optimizer, {"0.weight": 1})
+    with pytest.raises(ValueError, match="parameter group"):
+        mp["ms_optimizer_load_state_dict"](optimizer, {"state": {}, "param_groups": [{"params": [0]}]})
