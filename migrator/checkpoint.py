@@ -26,6 +26,15 @@ def layer_rule_for(cls, rules: RuleSet):
     return None
 
 
+# Wrappers whose state_dict leaves their own name out (the converted model has no wrapper):
+# activation checkpointing's and FSDP1's.
+_WRAPPER_NAMES = ("_checkpoint_wrapped_module", "_fsdp_wrapped_module")
+
+
+def _unwrapped(name: str) -> str:
+    return ".".join(p for p in name.split(".") if p not in _WRAPPER_NAMES)
+
+
 def torch_module_name_map(module, rules: RuleSet | None = None) -> dict[str, tuple[str, str | None] | None]:
     """torch state_dict name -> (MindSpore parameter name, value transform) for an instantiated
     torch module, or None for entries MindSpore does not keep (``num_batches_tracked``)."""
@@ -36,10 +45,10 @@ def torch_module_name_map(module, rules: RuleSet | None = None) -> dict[str, tup
         rule = layer_rule_for(type(sub), rules)
         params = rule.params if rule else {}
         transforms = rule.param_transforms if rule else {}
-        here = ms_prefixes.get(prefix, prefix)
+        here = _unwrapped(ms_prefixes.get(prefix, prefix))
         local = [n for n, _ in sub.named_parameters(recurse=False)] + [n for n, _ in sub.named_buffers(recurse=False)]
         for name in local:
-            full = f"{prefix}.{name}" if prefix else name
+            full = _unwrapped(f"{prefix}.{name}" if prefix else name)
             new = params.get(name, name)
             if new == "":
                 out[full] = None

@@ -46,12 +46,12 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "nested_params": ((str,), "'batch_norm': a whole model (torchvision.models.resnet18): names inside are kept, except that BatchNorm layers (found by their running_mean in the checkpoint) get BatchNorm's renames"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
-    "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer' or 'any'"),
+    "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer', 'scheduler' or 'any'"),
     "example": ((dict,), "one executed example: {setup, expr, inputs, train, rtol, atol, dtype_only}"),
     "examples": ((list,), "several executed examples, as `example`"),
 }
 EXAMPLE_KEYS = {"setup", "expr", "inputs", "train", "rtol", "atol", "check_dtype", "compare", "seed", "torch_only_setup"}
-RECEIVERS = {"tensor", "module", "optimizer", "any"}
+RECEIVERS = {"tensor", "module", "optimizer", "scheduler", "any"}
 
 
 class RuleError(ValueError):
@@ -91,7 +91,8 @@ class Rule:
 
     @property
     def is_method(self) -> bool:
-        return self.torch.startswith(("torch.Tensor.", "torch.nn.Module.", "torch.optim.Optimizer."))
+        return self.torch.startswith(("torch.Tensor.", "torch.nn.Module.", "torch.optim.Optimizer.",
+                                      "torch.optim.lr_scheduler.LRScheduler."))
 
     @property
     def method_name(self) -> str:
@@ -223,6 +224,21 @@ class RuleSet:
                 prefix = prefix.rpartition(".")[0]
                 rule = self.by_name.get(prefix + ".*")
         return rule
+
+    def helper_owner(self, qualified: str) -> tuple[Rule, str] | None:
+        """(rule, ".MEMBER") when `qualified` is a member of a class that a runtime helper
+        translates (`StateDictType.FULL_STATE_DICT`): the helper defines torch's members too."""
+        prefix, tail = qualified, ""
+        while "." in prefix:
+            prefix, _, last = prefix.rpartition(".")
+            tail = f".{last}{tail}"
+            rule = self.by_name.get(prefix)
+            if rule is not None:
+                if rule.translated and rule.runtime and rule.to and not rule.is_method \
+                        and not rule.to.startswith("mindspore.") and not rule.to.startswith("ms_"):
+                    return rule, tail
+                return None
+        return None
 
     def method_rules(self, name: str) -> list[Rule]:
         return self.methods.get(name, [])

@@ -562,6 +562,12 @@ class Converter(cst.CSTTransformer):
         if qualified is None:
             return updated
         rule = self.ctx.rule(qualified)
+        if rule is None or rule.torch.endswith(".*"):
+            owner = self.ctx.rules.helper_owner(qualified)
+            if owner is not None:  # StateDictType.FULL_STATE_DICT: a member of a helper's class
+                self.ctx.translated()
+                runtime.require(self.ctx, owner[0].runtime)
+                return cst.parse_expression(owner[0].to + owner[1])
         if rule is not None and rule.translated and rule.as_value and not self._type_checks:
             # passed as a value (`act_layer=nn.GELU`), called later with torch's arguments: a
             # subclass of the MindSpore layer that takes them (type checks keep the MindSpore class)
@@ -571,7 +577,7 @@ class Converter(cst.CSTTransformer):
             return cst.Name(name)
         if rule is not None and rule.translated and rule.to and not rule.is_method:
             self.ctx.translated()
-            if rule.warn:
+            if rule.warn and not self._type_checks:  # isinstance(m, FSDP) runs nothing to warn about
                 self.ctx.warn(qualified, rule.warn, original)
             if rule.runtime:
                 runtime.require(self.ctx, rule.runtime)
@@ -839,7 +845,10 @@ class Converter(cst.CSTTransformer):
         if isinstance(value, cst.Call):
             q = self.ctx.table.resolve(value.func)
             if q is not None:
-                return _kind_of_torch_call(q, self.ctx.rule(q))
+                rule = self.ctx.rule(q)
+                if rule is not None and _returns_its_argument(rule) and value.args and not value.args[0].star:
+                    return self._value_kind(value.args[0].value)  # torch.compile(model): the model
+                return _kind_of_torch_call(q, rule)
             name = dotted_name(value.func)
             if name in self.known_cells:
                 return "module"
@@ -987,6 +996,21 @@ def _einops_module(name) -> bool:
 _FORMAT_SPEC = re.compile(r"\{[^{}:!]*(![rsa])?:[^{}]+\}")  # "{:.4f}", "{0:>8}", "{loss:.3e}"
 _IMPORTS_NUMPY = re.compile(r"^\s*(import|from)\s+numpy\b", re.M)
 _MAKES_OPTIMIZER = re.compile(r"^(configure|build|create|make|get|init|setup)_?optimi[sz]ers?$", re.I)
+
+
+def _returns_its_argument(rule) -> bool:
+    """torch.compile(model), torch.jit.script(model), FSDP(model): the converted call is its
+    first argument, or a helper returning it (a wrapper that is the model itself)."""
+    first = rule.signature.positional[0].name if rule.signature is not None and rule.signature.positional else None
+    if first is None:
+        return False
+    if rule.template == "{" + first + "}" or any(t == "{" + first + "}" for _, t in rule.templates or ()):
+        return True
+    return rule.torch in _MODEL_ITSELF
+
+
+_MODEL_ITSELF = {"torch.distributed.fsdp.FullyShardedDataParallel", "torch.distributed.fsdp.fully_shard",
+                 "torch.distributed.algorithms._checkpoint.checkpoint_wrapper.checkpoint_wrapper"}
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:

@@ -228,14 +228,19 @@ def test_namespace_rule_explains_every_member():
 
     rules = default_rules()
     assert rules.get("torch.distributed.rpc.init_rpc").torch == "torch.distributed.rpc.*"
-    assert rules.get("torch.distributed.fsdp.fully_sharded_data_parallel.StateDictType.FULL_STATE_DICT").unsupported
+    assert rules.get("torch.distributed.fsdp.fully_sharded_data_parallel.FlatParameter").unsupported
     assert rules.get("torch.distributed.ReduceOp.SUM").to == "mindspore.ops.ReduceOp.SUM"
     assert rules.get("torch.distributed.no_such_thing") is None
+    # a member of a class a helper translates is the helper's, not the namespace's
+    assert rules.get("torch.distributed.fsdp.fully_sharded_data_parallel.StateDictType.FULL_STATE_DICT").unsupported
+    assert rules.helper_owner("torch.distributed.fsdp.fully_sharded_data_parallel.StateDictType.FULL_STATE_DICT")[1] \
+        == ".FULL_STATE_DICT"
     conv = convert("import torch.distributed.rpc as rpc\nfrom torch.distributed.fsdp import FullyShardedDataParallel as FSDP\n"
-                   "rpc.init_rpc('w', rank=0, world_size=1)\nm = FSDP(object())\n")
+                   "from torch.distributed.fsdp import FlatParameter\n"
+                   "rpc.init_rpc('w', rank=0, world_size=1)\nm = FSDP(object())\np = FlatParameter\n")
     reasons = {f.api: f.reason for f in conv.findings if f.kind == "untranslated"}
     assert "no RPC framework" in reasons["torch.distributed.rpc.init_rpc"]
-    assert "hsdp" in reasons["torch.distributed.fsdp.FullyShardedDataParallel"]
+    assert "hsdp" in reasons["torch.distributed.fsdp.FlatParameter"]
     assert "# ms-migrate: untranslated torch.distributed.rpc.init_rpc: MindSpore has no RPC" in conv.ms_code
 
 

@@ -143,3 +143,69 @@ def test_a_state_that_is_not_an_optimizers_is_refused_by_name(programs):
         mp["ms_optimizer_load_state_dict"](optimizer, {"0.weight": 1})
     with pytest.raises(ValueError, match="parameter group"):
         mp["ms_optimizer_load_state_dict"](optimizer, {"state": {}, "param_groups": [{"params": [0]}]})
+
+
+SCHEDULER_PROGRAM = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def setup(name):
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if name == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    elif name == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=6, eta_min=0.001)
+    else:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.1)
+    return model, optimizer, scheduler
+
+
+def epochs(model, optimizer, scheduler, x, y, n):
+    lrs = []
+    for _ in range(n):
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+    return lrs
+
+
+def save(optimizer, scheduler, path):
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, path)
+
+
+def resume(optimizer, scheduler, path):
+    checkpoint = torch.load(path)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+'''
+
+
+@pytest.mark.parametrize("name", ["step", "cosine", "multistep"])
+def test_the_lr_schedule_resumes_from_the_state_torch_saved(tmp_path, name):
+    import mindspore
+    import torch
+
+    (tmp_path / "sched.py").write_text(SCHEDULER_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "sched.py"), "-o", str(tmp_path / "sched_ms.py"),
+                        "-q"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ms-migrate: untranslated" not in (tmp_path / "sched_ms.py").read_text()
+    tp, mp = runpy.run_path(str(tmp_path / "sched.py")), runpy.run_path(str(tmp_path / "sched_ms.py"))
+    x, y = _data()
+    x, y = x[:, :3], y
+    model, optimizer, scheduler = tp["setup"](name)
+    tp["epochs"](model, optimizer, scheduler, torch.tensor(x), torch.tensor(y), 3)
+    path = str(tmp_path / "checkpoint.pt")
+    tp["save"](optimizer, scheduler, path)
+    expected = tp["epochs"](model, optimizer, scheduler, torch.tensor(x), torch.tensor(y), 4)
+
+    cell, ms_optimizer, ms_scheduler = mp["setup"](name)
+    mp["resume"](ms_optimizer, ms_scheduler, path)
+    got = mp["epochs"](cell, ms_optimizer, ms_scheduler, mindspore.Tensor(x), mindspore.Tensor(y), 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=name)

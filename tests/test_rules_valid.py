@@ -42,9 +42,12 @@ def test_as_value_helpers_are_subclasses_of_the_target(rule):
     """The class used where a layer is passed as a value is the rule's MindSpore class, taking
     torch's arguments: isinstance checks against the MindSpore class still hold."""
     helper, name = rule.as_value.split(".")
-    ns: dict = {}
-    exec(compile((RUNTIME_DIR / f"{helper}.py").read_text(), f"{helper}.py", "exec"), ns)
+    import importlib
+
+    ns = vars(importlib.import_module(f"migrator.runtime.{helper}"))
     assert name in ns, f"{helper}.py defines no {name}"
+    if rule.to == name:  # the rule's target is the helper itself (FSDP's wrapper)
+        return
     target = resolve_ms(rule.to)
     if isinstance(target, type):
         assert issubclass(ns[name], target), f"{name} is not a {rule.to}"
@@ -97,7 +100,9 @@ def test_ms_args_match_mindspore_signature(rule):
     if rule.runtime and not rule.to.startswith("mindspore."):  # a helper copied into the output
         import runpy
         from migrator.transforms.runtime import RUNTIME_DIR
-        target = runpy.run_path(str(RUNTIME_DIR / f"{rule.runtime}.py"))[rule.to]
+        import importlib
+
+        target = getattr(importlib.import_module(f"migrator.runtime.{rule.runtime}"), rule.to)
     else:
         target = resolve_ms(rule.to)
     fn = target.__init__ if inspect.isclass(target) else target

@@ -622,3 +622,49 @@ def test_gan_generator_step_through_the_same_fake(tmp_path):
     rel = max(abs(a - b) / abs(a) for ta, ma in zip(t_hist, m_hist) for a, b in zip(ta, ma))
     print(f"GAN: max relative loss difference over 4 iterations {rel:.2e}")
     assert rel <= 1e-4, (t_hist, m_hist)
+
+
+SAME_BLOCK_PROGRAM = '''
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def build():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    model.load_state_dict({"0.weight": torch.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)),
+                           "0.bias": torch.zeros(4), "2.weight": torch.full((1, 4), 0.3), "2.bias": torch.zeros(1)})
+    return model
+
+
+def fine_tune(x, y):
+    """The model, its optimizer and one step in one block: the forward function must not take
+    the model's construction (the optimizer holds the model built before it)."""
+    model = build()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    ((model(x) - y) ** 2).mean().backward()
+    optimizer.step()
+    loss = ((model(x) - y) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return model(x)
+'''
+
+
+def test_a_model_built_in_the_training_block_stays_out_of_the_forward(tmp_path):
+    import mindspore
+    import torch
+
+    (tmp_path / "prog.py").write_text(SAME_BLOCK_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "prog.py"), "-o", str(tmp_path / "prog_ms.py"),
+                        "-q"], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.returncode == 0, r.stderr
+    converted = (tmp_path / "prog_ms.py").read_text()
+    assert "ms-migrate: untranslated" not in converted
+    x = np.linspace(-0.5, 0.5, 6, dtype=np.float32).reshape(2, 3)
+    y = np.array([[0.2], [-0.1]], np.float32)
+    expected = runpy.run_path(str(tmp_path / "prog.py"))["fine_tune"](torch.tensor(x), torch.tensor(y)).detach().numpy()
+    got = runpy.run_path(str(tmp_path / "prog_ms.py"))["fine_tune"](mindspore.Tensor(x), mindspore.Tensor(y)).asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -165,3 +165,50 @@ def ms_optimizer_load_state_dict(optimizer, state_dict):
     step = _step_param(optimizer)
     if step is not None and steps:
         _set(step, np.full(step.shape, max(steps)))
+
+
+# ---- learning-rate schedulers -----------------------------------------------------------------
+# torch's scheduler state is its attributes but the optimizer; MindSpore's schedulers keep
+# last_epoch in a Parameter, base_lrs as tensors and _last_lr as the optimizer's own lr
+# Parameters (which the optimizer's state restores), and have no state_dict at all.
+_SCHEDULER_SKIP = {"optimizer", "_last_lr", "increase_tensor", "groups_num"}
+
+
+def _plain_value(value):
+    if isinstance(value, mindspore.Tensor):
+        return _plain(value)
+    if isinstance(value, (list, tuple)):
+        items = [_plain_value(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items()}
+    return value
+
+
+def _is_plain(value):
+    if isinstance(value, (mindspore.Tensor, bool, int, float, str, type(None))):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_plain(v) for v in value.values())
+    return False
+
+
+def ms_scheduler_state_dict(scheduler):
+    return {k: _plain_value(v) for k, v in vars(scheduler).items()
+            if k not in _SCHEDULER_SKIP and not k.startswith("__") and _is_plain(v)}
+
+
+def ms_scheduler_load_state_dict(scheduler, state_dict):
+    own = vars(scheduler)
+    for key, value in state_dict.items():
+        if key in _SCHEDULER_SKIP or key not in own:
+            continue  # torch's bookkeeping (_step_count, verbose ...) has no counterpart here
+        current = own[key]
+        if isinstance(current, mindspore.Parameter):
+            current.set_data(mindspore.Tensor(np.asarray(_plain_value(value)).reshape(current.shape), current.dtype))
+        elif isinstance(current, list) and current and isinstance(current[0], mindspore.Tensor):
+            own[key] = [mindspore.Tensor(_plain_value(v), c.dtype) for v, c in zip(value, current)]
+        elif _is_plain(current):
+            own[key] = _plain_value(value)

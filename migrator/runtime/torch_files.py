@@ -29,6 +29,7 @@ def _allowed(module, name):
     multiarray = np.core.multiarray
     table = {
         ("collections", "OrderedDict"): collections.OrderedDict, ("argparse", "Namespace"): argparse.Namespace,
+        ("collections", "Counter"): collections.Counter, ("collections", "defaultdict"): collections.defaultdict,
         ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
         ("builtins", "complex"): complex, ("_codecs", "encode"): codecs.encode,  # bytes, in pickle protocol 2
         ("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray,

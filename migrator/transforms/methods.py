@@ -46,7 +46,9 @@ _MODULE_NAME = re.compile(r"(^|_)(model|models|net|network|module|encoder|decode
 
 # An optimizer, by its name: optimizer, opt, optim, optimizer_g, opt_D, optimizerG, self.optimizer.
 _OPTIMIZER_NAME = re.compile(r"(^|_)([Oo]ptimi[sz]er|[Oo]ptim|[Oo]pt|OPTIMIZER)(_[A-Za-z0-9]+|[A-Z0-9][A-Za-z0-9]*)?$")
-# Methods an optimizer shares with a Module: on a receiver named like an optimizer they are its.
+# A learning-rate scheduler, by its name: scheduler, lr_scheduler, sched, scheduler_g.
+_SCHEDULER_NAME = re.compile(r"(^|_)([Ss]chedulers?|[Ss]ched)(_[A-Za-z0-9]+|[A-Z0-9][A-Za-z0-9]*)?$")
+# Methods an optimizer (or a scheduler) shares with a Module: on a receiver named like an optimizer they are its.
 OPTIMIZER_ALSO = {"state_dict", "load_state_dict"}
 
 _PARAMETER_NAME = re.compile(r"(weight|bias|param|params|parameters|table|embedding|embeddings|token|mask|"
@@ -241,9 +243,11 @@ def receiver_kind(node: cst.BaseExpression, kinds: Kinds, in_cell: bool, method:
     if isinstance(node, cst.Call) and dotted_name(node.func) == "super":
         return "module" if in_cell else None
     kind = expr_kind(node, kinds)
-    if kind is None and name is not None and method in OPTIMIZER_ALSO \
-            and _OPTIMIZER_NAME.search(name.rsplit(".", 1)[-1]):
-        return "optimizer"
+    if kind is None and name is not None and method in OPTIMIZER_ALSO:
+        if _OPTIMIZER_NAME.search(name.rsplit(".", 1)[-1]):
+            return "optimizer"
+        if _SCHEDULER_NAME.search(name.rsplit(".", 1)[-1]):
+            return "scheduler"
     if kind is None and name is not None and method in MODULE_ALSO:
         if _MODULE_NAME.search(name.rsplit(".", 1)[-1]):
             return "module"

@@ -264,6 +264,7 @@ class _BlockRewrite:
             self.conv.grad_optimizers.add(optimizer)
             return
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        lower = self._after_optimizer_made(lower, b, optimizer, zero_grads, loss)
         region = self._slice(loss, lower, b)
         if isinstance(region, str):
             self._untranslated(b, region)
@@ -306,6 +307,20 @@ class _BlockRewrite:
         self.replace[b] = new
         self.ctx.translated()  # the backward call
         self.ctx.imports_needed["import mindspore"] = None
+
+    def _after_optimizer_made(self, lower: int, b: int, optimizer: str, zero_grads: list[int], loss) -> int:
+        """The forward starts after the optimizer is built and after its zero_grad(): the model
+        the optimizer holds was made before it (`model = build(); opt = SGD(model.parameters())`
+        in the same block must not move into the forward function). Not when the loss itself is
+        computed before them (`loss = ...; optimizer.zero_grad(); loss.backward()`)."""
+        head = optimizer.split(".")[0]
+        loss_name = dotted_name(loss)
+        for i in range(b - 1, lower - 1, -1):
+            if i in zero_grads or head in names_of(self.body[i]).binds:
+                if loss_name and any(loss_name in names_of(self.body[j]).binds for j in range(lower, i + 1)):
+                    return lower
+                return i + 1
+        return lower
 
     def _reads_grad_after(self, b: int) -> bool:
         from .calls import code
