@@ -46,6 +46,8 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "nested_params": ((str,), "'batch_norm': a whole model (torchvision.models.resnet18): names inside are kept, except that BatchNorm layers (found by their running_mean in the checkpoint) get BatchNorm's renames"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
+    "call_rename": ((dict,), "a layer's forward keyword -> its construct keyword, for calls of the layer (`self.encoder(src, mask=m)`); \"\" drops it"),
+    "members": ((dict,), "submodules a subclass inherits: attribute -> qualified torch layer (`encoder = \"torch.nn.TransformerEncoder\"`)"),
     "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer', 'scheduler' or 'any'"),
     "example": ((dict,), "one executed example: {setup, expr, inputs, train, rtol, atol, dtype_only}"),
     "examples": ((list,), "several executed examples, as `example`"),
@@ -85,6 +87,8 @@ class Rule:
     nested_params: str | None = None
     param_transforms: dict[str, str] = field(default_factory=dict)
     fill_params: dict[str, str] = field(default_factory=dict)
+    call_rename: dict[str, str] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)
     receiver: str = "tensor"
     example: dict | None = None
     examples: list[dict] = field(default_factory=list)

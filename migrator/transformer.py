@@ -74,6 +74,7 @@ class Converter(cst.CSTTransformer):
         self.scaled: dict[str, str] = {}  # accumulating optimizer -> the GradScaler its backward went through
         self.fresh_names: set[str] = set()
         self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
+        self._call_renames: list[dict] = []  # per class: member -> {forward keyword: construct keyword}
 
     # ---- dispatch: libcst looks up visit_<Type> by formatting a name and getattr for every node
     # and every field of it; one dict lookup per (type, field) is the same thing, cheaper ---------
@@ -387,11 +388,14 @@ class Converter(cst.CSTTransformer):
         if is_cell:
             self.known_cells.add(node.name.value)
         self.scopes.append(_Scope("class", node.name.value, is_cell, self._is_helper(node)))
-        self._param_renames.append(_param_renames(self.ctx, node) if is_cell else {})
+        members = _layer_members(self.ctx, node) if is_cell else {}
+        self._param_renames.append(_param_renames(self.ctx, members))
+        self._call_renames.append(_call_renames(self.ctx, members))
 
     def leave_ClassDef(self, original_node, updated_node):
         self.scopes.pop()
         self._param_renames.pop()
+        self._call_renames.pop()
         return without_decorators(updated_node, self._dropped_decorators)
 
     def visit_Decorator(self, node) -> bool:
@@ -425,6 +429,8 @@ class Converter(cst.CSTTransformer):
         self.kinds.pop()
         if scope.naming_fix:
             updated_node = _with_naming_fix(original_node, updated_node)
+        if scope.init_of is not None:
+            updated_node = _in_training_mode(original_node, updated_node, scope.init_of)
         updated_node = without_decorators(updated_node, self._dropped_decorators)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
@@ -665,10 +671,32 @@ class Converter(cst.CSTTransformer):
 
     def leave_Call(self, original_node, updated_node):
         mark = self._call_marks.pop()
+        if self._call_renames and self._call_renames[-1]:
+            updated_node = self._layer_call_keywords(original_node, updated_node)
         result = self._leave_call(original_node, updated_node)
         if len(self.ctx.torch_refs_left) > mark[1]:
             self._forget_dropped(mark, result)
         return result
+
+    def _layer_call_keywords(self, original, updated):
+        """`self.encoder(src, mask=m)` where the member is a torch layer whose construct names a
+        keyword differently (TransformerEncoder's `mask` is `src_mask`): the rule's call_rename."""
+        name = dotted_name(original.func)
+        if name is None or not name.startswith("self."):
+            return updated
+        renames = self._call_renames[-1].get(name[5:])
+        if not renames or not any(a.keyword is not None and a.keyword.value in renames for a in updated.args):
+            return updated
+        args = []
+        for a in updated.args:
+            new = renames.get(a.keyword.value) if a.keyword is not None else None
+            if new == "":
+                continue
+            args.append(a.with_changes(keyword=cst.Name(new)) if new else a)
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        self.ctx.translated()
+        return updated.with_changes(args=args)
 
     def _forget_dropped(self, mark, result) -> None:
         """Untranslated torch references in arguments the translation dropped (`foreach=nn`)
@@ -790,7 +818,7 @@ class Converter(cst.CSTTransformer):
     def leave_Assign(self, original_node, updated_node):
         rule = self._setter_targets.pop(original_node.targets[0].target, None)
         if rule is None:
-            return updated_node
+            return _rebound_in_place(updated_node)
         self.ctx.translated()
         if rule.runtime:
             runtime.require(self.ctx, rule.runtime)
@@ -946,16 +974,39 @@ def _plain_names(node) -> tuple | None:
     return None
 
 
-def _param_renames(ctx, node: cst.ClassDef) -> dict:
-    """member -> {torch parameter: MindSpore parameter} for this class's torch layers whose rule
-    renames parameters (`self.bn.weight` is `self.bn.gamma` in MindSpore)."""
+def _layer_members(ctx, node: cst.ClassDef) -> dict:
+    """member -> qualified torch layer: the class's own (`self.bn = nn.BatchNorm2d(...)`) and
+    those a torch base class gives it (a subclass of nn.Transformer has `encoder`, rule `members`)."""
     from .param_map import class_layer_members
 
     out = {}
-    for member, q in class_layer_members(ctx, node).items():
+    for base in node.bases:
+        q = ctx.table.resolve(base.value)
+        rule = ctx.rules.get(q) if q else None
+        if rule is not None and rule.members:
+            out.update(rule.members)
+    out.update(class_layer_members(ctx, node))
+    return out
+
+
+def _param_renames(ctx, members: dict) -> dict:
+    """member -> {torch parameter: MindSpore parameter} for this class's torch layers whose rule
+    renames parameters (`self.bn.weight` is `self.bn.gamma` in MindSpore)."""
+    out = {}
+    for member, q in members.items():
         rule = ctx.rules.get(q)
         if rule is not None and rule.translated and any(rule.params.values()):
             out[member] = {k: v for k, v in rule.params.items() if v}
+    return out
+
+
+def _call_renames(ctx, members: dict) -> dict:
+    """member -> {forward keyword: construct keyword} for members whose rule has call_rename."""
+    out = {}
+    for member, q in members.items():
+        rule = ctx.rules.get(q)
+        if rule is not None and rule.translated and rule.call_rename:
+            out[member] = rule.call_rename
     return out
 
 
@@ -968,6 +1019,35 @@ def _with_naming_fix(original, updated):
         return updated
     me = original.params.params[0].name.value if original.params.params else "self"
     line = cst.parse_statement(f"{me}.{NAMING_FIX}()  {NAMING_FIX_COMMENT}\n")
+    return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
+
+
+def _rebound_in_place(node: cst.Assign) -> cst.Assign:
+    """`x = x.div_(255.0)`: the in-place translation `x.assign_value(x / 255.0)` only rebinds x
+    here, and MindSpore refuses assign_value on a tensor a differentiated function received (and
+    records no gradient through it); the value itself, `x = x / 255.0`, is what the code uses."""
+    value = node.value
+    if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name) \
+            or not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute) \
+            or value.func.attr.value != "assign_value" or len(value.args) != 1 \
+            or not isinstance(value.func.value, cst.Name) or value.func.value.value != node.targets[0].target.value:
+        return node
+    return node.with_changes(value=value.args[0].value)
+
+
+TRAIN_MODE_COMMENT = "# torch modules start in training mode, MindSpore cells in inference mode"
+_SETS_MODE = re.compile(r"\.(train|eval|set_train)\(")
+
+
+def _in_training_mode(original, updated, me: str):
+    """End a Cell's __init__ with `self.set_train(True)`: a torch module is built in training mode
+    (Dropout active, BatchNorm on batch statistics) and scripts that never call model.train() rely
+    on it; a MindSpore cell is built in inference mode. Not when the __init__ sets a mode itself."""
+    from .transforms.calls import code
+
+    if not isinstance(updated.body, cst.IndentedBlock) or _SETS_MODE.search(code(original.body)):
+        return updated
+    line = cst.parse_statement(f"{me}.set_train(True)  {TRAIN_MODE_COMMENT}\n")
     return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
 
 

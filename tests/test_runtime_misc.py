@@ -378,3 +378,53 @@ def test_summary_writer_writes_tensorboard_scalars(tmp_path):
     for sub, value in (("acc_train", 0.5), ("acc_val", 0.25)):
         events = _read_events(glob.glob(str(tmp_path / "runs" / sub / "events.out.tfevents.*"))[0])
         assert events[1][1:] == (7, "acc", value)
+
+
+EAGER_TRANSFORMS = """
+import torch
+from torchvision import transforms
+
+transform = transforms.Compose([transforms.CenterCrop(6), transforms.ToTensor(),
+                                transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])
+crop_only = transforms.Compose([transforms.CenterCrop(4)])
+
+
+def preprocess(image):
+    return transform(image).unsqueeze(0)
+
+
+def crop(image):
+    return crop_only(image)
+
+
+class Pictures(torch.utils.data.Dataset):
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return transform(self.images[i])
+
+
+def batches(images):
+    return [b for b in torch.utils.data.DataLoader(Pictures(images), batch_size=2)]
+"""
+
+
+def test_a_compose_called_on_one_image_returns_what_torchvision_does(tmp_path):
+    """torchvision: the image after the transforms, a tensor after ToTensor (so
+    `transform(img).unsqueeze(0)` works); MindSpore's Compose returned a tuple of one array."""
+    mod = _module(tmp_path, EAGER_TRANSFORMS, "eager_transforms")
+    pixels = (np.arange(8 * 8 * 3).reshape(8, 8, 3) * 2 % 256).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    expected = ((pixels[1:7, 1:7].astype(np.float32) / 255 - 0.5) / 0.25).transpose(2, 0, 1)[None]
+    out = mod.preprocess(image)
+    assert tuple(out.shape) == (1, 3, 6, 6)
+    np.testing.assert_allclose(out.asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    cropped = mod.crop(image)  # no ToTensor: an image, as torchvision's (not a tensor)
+    assert np.asarray(cropped).shape == (4, 4, 3)
+    loaded = mod.batches([image, image, image])  # a Dataset whose __getitem__ calls the transform
+    assert [tuple(b.shape) for b in loaded] == [(2, 3, 6, 6), (1, 3, 6, 6)]
+    np.testing.assert_allclose(loaded[0].asnumpy()[1], expected[0], rtol=1e-5, atol=1e-5)

@@ -668,3 +668,137 @@ def test_a_model_built_in_the_training_block_stays_out_of_the_forward(tmp_path):
     expected = runpy.run_path(str(tmp_path / "prog.py"))["fine_tune"](torch.tensor(x), torch.tensor(y)).detach().numpy()
     got = runpy.run_path(str(tmp_path / "prog_ms.py"))["fine_tune"](mindspore.Tensor(x), mindspore.Tensor(y)).asnumpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+TRAIN_MODE_PROGRAM = '''
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        return self.bn(self.fc(x))
+
+    def statistics(self):
+        return self.bn.running_mean
+
+
+def first_pass(net, x):
+    """No net.train(): a torch module is built in training mode (batch statistics, and the
+    running statistics move)."""
+    out = net(x)
+    return out, net.statistics()
+'''
+
+
+def test_a_model_never_set_to_train_computes_in_training_mode_as_in_torch(tmp_path):
+    import mindspore
+    import torch
+
+    from equivalence import load_torch_state
+
+    (tmp_path / "prog.py").write_text(TRAIN_MODE_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "prog.py"), "-o", str(tmp_path / "prog_ms.py"),
+                        "-q"], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.returncode == 0, r.stderr
+    tp, mp = runpy.run_path(str(tmp_path / "prog.py")), runpy.run_path(str(tmp_path / "prog_ms.py"))
+    x = np.linspace(-1, 1, 15, dtype=np.float32).reshape(5, 3)
+    net, cell = tp["Net"](), mp["Net"]()
+    load_torch_state(net, cell)
+    out, mean = tp["first_pass"](net, torch.tensor(x))
+    ms_out, ms_mean = mp["first_pass"](cell, mindspore.Tensor(x))
+    np.testing.assert_allclose(ms_out.asnumpy(), out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ms_mean.asnumpy(), mean.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.abs(mean.numpy()).max() > 1e-3  # the statistics did move
+
+
+EPISODE_PROGRAM = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+policy = nn.Linear(4, 2)
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+saved_log_probs = []
+
+
+def select_action(state):
+    saved_log_probs.append(F.log_softmax(policy(state), dim=-1)[0])
+
+
+def finish_episode(returns):
+    policy_loss = []
+    for log_prob, R in zip(saved_log_probs, returns):
+        policy_loss.append(-log_prob * R)
+    optimizer.zero_grad()
+    policy_loss = torch.cat(policy_loss).sum()
+    policy_loss.backward()
+    optimizer.step()
+
+
+def supervised(x, y):
+    optimizer.zero_grad()
+    loss = F.mse_loss(policy(x), y)
+    loss.backward()
+    optimizer.step()
+'''
+
+
+def test_a_loss_made_of_outputs_saved_during_an_episode_is_reported():
+    """REINFORCE/actor-critic keep log-probabilities computed while acting and build the loss
+    from them later: MindSpore differentiates a function, so its gradients would be zero. The
+    report says so at that backward (and not at an ordinary step)."""
+    from equivalence import convert
+
+    conv = convert(EPISODE_PROGRAM, "reinforce.py")
+    notes = [f for f in conv.findings if "calls no model" in f.reason]
+    assert [f.line for f in notes] == [21], [(f.line, f.reason) for f in conv.findings]
+
+
+REBOUND_IN_PLACE_PROGRAM = '''
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def normalize_batch(batch):
+    """fast_neural_style's utils: in place on a tensor the model computed, the result rebound."""
+    batch = batch.div_(255.0)
+    return (batch - 0.5) / 0.25
+
+
+def train(batches):
+    model = nn.Linear(3, 2)
+    model.load_state_dict({"weight": torch.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)),
+                           "bias": torch.zeros(2)})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for batch in batches:
+        x = batch * 255.0
+        optimizer.zero_grad()
+        y = normalize_batch(model(x * 1.0) * 255.0)  # (torch saves a Linear input for backward)
+        x = normalize_batch(x)  # the step's input, rebound: MindSpore refused assign_value on it
+        loss = ((y - x.mean()) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    return model(batches[0])
+'''
+
+
+def test_an_in_place_result_rebound_to_its_name_trains_like_torch(tmp_path):
+    import mindspore
+    import torch
+
+    (tmp_path / "prog.py").write_text(REBOUND_IN_PLACE_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "prog.py"), "-o", str(tmp_path / "prog_ms.py"),
+                        "-q"], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.returncode == 0, r.stderr
+    x = np.linspace(-0.5, 0.5, 12, dtype=np.float32).reshape(4, 3)
+    expected = runpy.run_path(str(tmp_path / "prog.py"))["train"]([torch.tensor(x), torch.tensor(x[::-1].copy())])
+    got = runpy.run_path(str(tmp_path / "prog_ms.py"))["train"]([mindspore.Tensor(x), mindspore.Tensor(x[::-1].copy())])
+    expected, got = expected.detach().numpy(), got.asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -29,3 +29,11 @@ def ms_get_submodule(cell, target):
             raise AttributeError(f"{type(cell).__name__} has no attribute `{part}`")
         cell = children[part]
     return cell
+
+
+def ms_add_module(cell, name, module):
+    """Module.add_module / register_module: registers the child; on a Sequential it also runs
+    (MindSpore's SequentialCell runs its cell_list, which insert_child_to_cell does not update)."""
+    cell.insert_child_to_cell(name, module)
+    if isinstance(cell, mindspore.nn.SequentialCell):
+        cell.cell_list = list(cell._cells.values())

@@ -274,6 +274,11 @@ class _BlockRewrite:
         # errD_real.backward(); errD_fake.backward(); optimizerD.step())
         canonical = direct and any(lower <= z or z > b for z in zero_grads) and \
             all(not (b < i < step_at) for i in backward_idx) and optimizer not in self.buffered
+        if _runs_no_model([self.body[i] for i in region.indices] + region.recompute, loss, self.ctx):
+            self.ctx.warn("torch.Tensor.backward", "this step's forward function calls no model: if the loss is "
+                          "made of outputs computed before the step (log-probabilities or values saved in a list "
+                          "during an episode), MindSpore's gradients are zero, as it differentiates a function; "
+                          "compute those outputs inside the step", self.conv.original_node(stmt))
         fn_name = self._fresh("forward_fn")
         grads = self._fresh("grads")
         stmts, binding = self._forward_function(fn_name, loss, region, b)
@@ -739,6 +744,50 @@ class _Binding:
 
 _MODELISH = re.compile(r"(model|net|encoder|decoder|generator|discriminator|backbone|classifier|layer|block|head)",
                        re.IGNORECASE)
+
+
+_NOT_A_MODEL_PREFIXES = ("ops.", "mindspore.", "mint.", "np.", "numpy.", "math.", "random.", "nn.functional.")
+_BUILTINS = frozenset(dir(__import__("builtins"))) | {"deque", "OrderedDict", "defaultdict", "Counter", "count"}
+
+
+def _runs_no_model(stmts: list, loss, ctx: FileContext) -> bool:
+    """Do the forward function's statements and loss call nothing but MindSpore/numpy functions,
+    builtins, and tensor or list methods? Then nothing in it can reach a model's parameters
+    (unless the loss reads a parameter directly, which this cannot tell)."""
+    from .methods import CONTAINER_METHODS
+
+    helpers = runtime.helper_names()
+    calls = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node) -> None:
+            calls.append(node)
+
+    for st in stmts:
+        st.visit(V())
+    loss.visit(V())
+    for call in calls:
+        name = dotted_name(call.func)
+        if name is None:
+            if isinstance(call.func, cst.Attribute):  # (a * b).sum(), f(x).mean()
+                method = call.func.attr.value
+                if method in CONTAINER_METHODS or ctx.rules.method_rules(method):
+                    continue
+            return False
+        if name in _BUILTINS or name in helpers or name.startswith(_NOT_A_MODEL_PREFIXES):
+            continue
+        if "." in name and not name.startswith("self."):
+            method = name.rsplit(".", 1)[1]
+            base = name.rsplit(".", 1)[0]
+            if (method in CONTAINER_METHODS or any(r.receiver == "tensor" for r in ctx.rules.method_rules(method))
+                    or method in _MS_TENSOR_METHODS) and not _MODELISH.search(base.rsplit(".", 1)[-1]):
+                continue  # log_prob.sum(), losses.append(...)
+        return False
+    return True
+
+
+_MS_TENSOR_METHODS = frozenset({"appendleft", "popleft", "extendleft", "rotate", "sum", "mean", "squeeze", "unsqueeze", "reshape", "view", "swapaxes", "astype",
+                                "broadcast_to", "tile", "gather", "asnumpy", "item", "abs", "pow", "log", "exp"})
 
 
 def _calls_a_model(stmt, conv) -> bool:
