@@ -54,6 +54,25 @@ def convert(torch_code: str, path: str = "<example>") -> Converted:
     return Converted(torch_code, res.output.decode(), res.findings)
 
 
+def convert_program(folder, source: str, name: str = "prog") -> tuple[dict, dict]:
+    """Write a torch program as <folder>/<name>.py, convert it with the CLI (`python -m migrator`)
+    into <name>_ms.py, check nothing is left untranslated, and run both: (torch globals, MindSpore
+    globals). The converted file is also what a script run would execute."""
+    import runpy
+    import subprocess
+
+    src, out = os.path.join(folder, f"{name}.py"), os.path.join(folder, f"{name}_ms.py")
+    with open(src, "w") as f:
+        f.write(source)
+    r = subprocess.run([sys.executable, "-m", "migrator", src, "-o", out, "-q"], capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(out) as f:
+        text = f.read()
+    assert "import torch" not in text and "ms-migrate: untranslated" not in text, text
+    return runpy.run_path(src), runpy.run_path(out, run_name=f"{name}_ms")
+
+
 def example_program(setup: str | None, expr: str, input_names) -> str:
     body = (setup or "").rstrip()
     return (PRELUDE + body + "\n\n\ndef __example__(" + ", ".join(input_names) + "):\n    return "

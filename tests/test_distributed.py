@@ -116,30 +116,38 @@ def _env():
 MSRUN = os.path.join(os.path.dirname(sys.executable), "msrun")
 
 
-@pytest.mark.skipif(not os.path.exists(MSRUN), reason="MindSpore's msrun launcher is not installed")
-def test_two_process_data_parallel_training_matches_torch(tmp_path):
-    conv = convert(TRAIN, "train_ddp.py")
+def run_torch_and_msrun(tmp_path, source: str, name: str, *args: str):
+    """Convert a two-process torch script; run it (it spawns its ranks, gloo) and its conversion
+    under msrun on CPU, each writing rank<r>.json into tmp_path/t and tmp_path/m. Returns both
+    lists of per-rank results."""
+    conv = convert(source, name)
     assert not [f for f in conv.findings if f.kind == "untranslated"], conv.findings
     assert "import torch" not in conv.ms_code
-    (tmp_path / "train_ddp.py").write_text(TRAIN)
+    (tmp_path / name).write_text(source)
     (tmp_path / "train_ms.py").write_text(conv.ms_code)
     (tmp_path / "t").mkdir()
     (tmp_path / "m").mkdir()
     env = _env()
     for attempt in range(3):  # the torch reference (gloo): a port taken meanwhile, or a slow peer, fails it
-        ref = subprocess.run([sys.executable, "train_ddp.py", str(tmp_path / "t"), str(_free_port())], cwd=tmp_path,
+        ref = subprocess.run([sys.executable, name, str(tmp_path / "t"), str(_free_port()), *args], cwd=tmp_path,
                              env=env, capture_output=True, text=True, timeout=300)
         if ref.returncode == 0:
             break
     else:
         pytest.fail(f"the torch reference run failed 3 times:\n{ref.stderr[-3000:]}")
     run = subprocess.run([MSRUN, "--worker_num=2", "--local_worker_num=2", f"--master_port={_free_port()}",
-                          "--join=True", f"--log_dir={tmp_path / 'log'}", "train_ms.py", str(tmp_path / "m"), "0"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                          "--join=True", f"--log_dir={tmp_path / 'log'}", "train_ms.py", str(tmp_path / "m"), "0",
+                          *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         logs = "".join(p.read_text()[-3000:] for p in sorted((tmp_path / "log").glob("worker_*.log")))
         pytest.fail(f"msrun failed ({run.returncode}):\n{run.stderr[-2000:]}\n{logs}")
-    for t, m in zip(_results(tmp_path / "t"), _results(tmp_path / "m")):
+    return _results(tmp_path / "t"), _results(tmp_path / "m")
+
+
+@pytest.mark.skipif(not os.path.exists(MSRUN), reason="MindSpore's msrun launcher is not installed")
+def test_two_process_data_parallel_training_matches_torch(tmp_path):
+    torch_ranks, ms_ranks = run_torch_and_msrun(tmp_path, TRAIN, "train_ddp.py")
+    for t, m in zip(torch_ranks, ms_ranks):
         assert m["backend"] == "mccl" and t["backend"] == "gloo"
         for key in ("rank", "world", "initialized", "indices", "shuffled", "batches", "total", "largest", "product",
                     "smallest", "sent", "gathered"):
@@ -147,8 +155,7 @@ def test_two_process_data_parallel_training_matches_torch(tmp_path):
         assert set(m["params"]) == set(t["params"])
         for name in t["params"]:
             np.testing.assert_allclose(m["params"][name], t["params"][name], rtol=1e-5, atol=1e-6, err_msg=name)
-    ranks = _results(tmp_path / "m")
-    assert ranks[0]["params"] == ranks[1]["params"]  # gradients were averaged: the replicas stayed equal
+    assert ms_ranks[0]["params"] == ms_ranks[1]["params"]  # gradients were averaged: the replicas stayed equal
 
 
 def _exec_converted(source: str) -> dict:

@@ -6,16 +6,13 @@ losses, the full state dict after training, and a model restored from the distri
 (torch.distributed.checkpoint, or the state_dict helpers) must agree with torch's. The converted
 program replicates the parameters instead of sharding them: same numbers, more memory.
 """
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from equivalence import convert
-from test_distributed import MSRUN, _env, _free_port, _results
+from test_distributed import MSRUN, run_torch_and_msrun
 
 TRAIN = '''
 import functools
@@ -125,35 +122,10 @@ if __name__ == "__main__":
 '''
 
 
-def _run_both(tmp_path, api):
-    conv = convert(TRAIN, "train_fsdp.py")
-    assert not [f for f in conv.findings if f.kind == "untranslated"], conv.findings
-    assert "import torch" not in conv.ms_code
-    (tmp_path / "train_fsdp.py").write_text(TRAIN)
-    (tmp_path / "train_ms.py").write_text(conv.ms_code)
-    (tmp_path / "t").mkdir()
-    (tmp_path / "m").mkdir()
-    env = _env()
-    for attempt in range(3):  # the torch reference (gloo): a port taken meanwhile, or a slow peer, fails it
-        ref = subprocess.run([sys.executable, "train_fsdp.py", str(tmp_path / "t"), str(_free_port()), api],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        if ref.returncode == 0:
-            break
-    else:
-        pytest.fail(f"the torch reference run failed 3 times:\n{ref.stderr[-3000:]}")
-    run = subprocess.run([MSRUN, "--worker_num=2", "--local_worker_num=2", f"--master_port={_free_port()}",
-                          "--join=True", f"--log_dir={tmp_path / 'log'}", "train_ms.py", str(tmp_path / "m"), "0", api],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    if run.returncode != 0:
-        logs = "".join(p.read_text()[-3000:] for p in sorted((tmp_path / "log").glob("worker_*.log")))
-        pytest.fail(f"msrun failed ({run.returncode}):\n{run.stderr[-2000:]}\n{logs}")
-    return _results(tmp_path / "t"), _results(tmp_path / "m")
-
-
 @pytest.mark.skipif(not os.path.exists(MSRUN), reason="MindSpore's msrun launcher is not installed")
 @pytest.mark.parametrize("api", ["fsdp1", "fsdp2"])
 def test_two_process_fsdp_training_and_checkpoint_match_torch(tmp_path, api):
-    torch_ranks, ms_ranks = _run_both(tmp_path, api)
+    torch_ranks, ms_ranks = run_torch_and_msrun(tmp_path, TRAIN, "train_fsdp.py", api)
     for t, m in zip(torch_ranks, ms_ranks):
         assert m["wrapped"] and t["wrapped"]
         assert m["step"] == t["step"] == 3

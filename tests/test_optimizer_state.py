@@ -6,12 +6,13 @@ the optimizer, trains the same two steps on the same data: the weights must agre
 Also: what the converted program saves it loads back (the round trip a resumed run makes).
 """
 import os
-import runpy
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from equivalence import convert_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,14 +68,7 @@ OPTIMIZERS = ["adam", "amsgrad", "adamw", "sgd", "nesterov", "rmsprop", "adagrad
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("optimizer_state")
-    (d / "prog.py").write_text(USER_PROGRAM)
-    r = subprocess.run([sys.executable, "-m", "migrator", str(d / "prog.py"), "-o", str(d / "prog_ms.py"), "-q"],
-                       capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
-    text = (d / "prog_ms.py").read_text()
-    assert "import torch" not in text and "ms-migrate: untranslated" not in text, text
-    return runpy.run_path(str(d / "prog.py")), runpy.run_path(str(d / "prog_ms.py"), run_name="prog_ms")
+    return convert_program(tmp_path_factory.mktemp("optimizer_state"), USER_PROGRAM)
 
 
 def _data():
@@ -191,12 +185,7 @@ def test_the_lr_schedule_resumes_from_the_state_torch_saved(tmp_path, name):
     import mindspore
     import torch
 
-    (tmp_path / "sched.py").write_text(SCHEDULER_PROGRAM)
-    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "sched.py"), "-o", str(tmp_path / "sched_ms.py"),
-                        "-q"], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "ms-migrate: untranslated" not in (tmp_path / "sched_ms.py").read_text()
-    tp, mp = runpy.run_path(str(tmp_path / "sched.py")), runpy.run_path(str(tmp_path / "sched_ms.py"))
+    tp, mp = convert_program(tmp_path, SCHEDULER_PROGRAM, "sched")
     x, y = _data()
     x, y = x[:, :3], y
     model, optimizer, scheduler = tp["setup"](name)

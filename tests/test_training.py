@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from equivalence import compare, load_torch_state
+from equivalence import compare, convert_program, load_torch_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "samples")
@@ -657,16 +657,11 @@ def test_a_model_built_in_the_training_block_stays_out_of_the_forward(tmp_path):
     import mindspore
     import torch
 
-    (tmp_path / "prog.py").write_text(SAME_BLOCK_PROGRAM)
-    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "prog.py"), "-o", str(tmp_path / "prog_ms.py"),
-                        "-q"], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert r.returncode == 0, r.stderr
-    converted = (tmp_path / "prog_ms.py").read_text()
-    assert "ms-migrate: untranslated" not in converted
+    tp, mp = convert_program(tmp_path, SAME_BLOCK_PROGRAM)
     x = np.linspace(-0.5, 0.5, 6, dtype=np.float32).reshape(2, 3)
     y = np.array([[0.2], [-0.1]], np.float32)
-    expected = runpy.run_path(str(tmp_path / "prog.py"))["fine_tune"](torch.tensor(x), torch.tensor(y)).detach().numpy()
-    got = runpy.run_path(str(tmp_path / "prog_ms.py"))["fine_tune"](mindspore.Tensor(x), mindspore.Tensor(y)).asnumpy()
+    expected = tp["fine_tune"](torch.tensor(x), torch.tensor(y)).detach().numpy()
+    got = mp["fine_tune"](mindspore.Tensor(x), mindspore.Tensor(y)).asnumpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -700,13 +695,7 @@ def test_a_model_never_set_to_train_computes_in_training_mode_as_in_torch(tmp_pa
     import mindspore
     import torch
 
-    from equivalence import load_torch_state
-
-    (tmp_path / "prog.py").write_text(TRAIN_MODE_PROGRAM)
-    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "prog.py"), "-o", str(tmp_path / "prog_ms.py"),
-                        "-q"], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert r.returncode == 0, r.stderr
-    tp, mp = runpy.run_path(str(tmp_path / "prog.py")), runpy.run_path(str(tmp_path / "prog_ms.py"))
+    tp, mp = convert_program(tmp_path, TRAIN_MODE_PROGRAM)
     x = np.linspace(-1, 1, 15, dtype=np.float32).reshape(5, 3)
     net, cell = tp["Net"](), mp["Net"]()
     load_torch_state(net, cell)
@@ -793,12 +782,9 @@ def test_an_in_place_result_rebound_to_its_name_trains_like_torch(tmp_path):
     import mindspore
     import torch
 
-    (tmp_path / "prog.py").write_text(REBOUND_IN_PLACE_PROGRAM)
-    r = subprocess.run([sys.executable, "-m", "migrator", str(tmp_path / "prog.py"), "-o", str(tmp_path / "prog_ms.py"),
-                        "-q"], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert r.returncode == 0, r.stderr
+    tp, mp = convert_program(tmp_path, REBOUND_IN_PLACE_PROGRAM)
     x = np.linspace(-0.5, 0.5, 12, dtype=np.float32).reshape(4, 3)
-    expected = runpy.run_path(str(tmp_path / "prog.py"))["train"]([torch.tensor(x), torch.tensor(x[::-1].copy())])
-    got = runpy.run_path(str(tmp_path / "prog_ms.py"))["train"]([mindspore.Tensor(x), mindspore.Tensor(x[::-1].copy())])
+    expected = tp["train"]([torch.tensor(x), torch.tensor(x[::-1].copy())])
+    got = mp["train"]([mindspore.Tensor(x), mindspore.Tensor(x[::-1].copy())])
     expected, got = expected.detach().numpy(), got.asnumpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
