@@ -48,6 +48,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
     "call_rename": ((dict,), "a layer's forward keyword -> its construct keyword, for calls of the layer (`self.encoder(src, mask=m)`); \"\" drops it"),
     "members": ((dict,), "submodules a subclass inherits: attribute -> qualified torch layer (`encoder = \"torch.nn.TransformerEncoder\"`)"),
+    "returns": ((str,), "'argument': the call returns its first argument (FSDP(model) is the model), so the result has that argument's kind"),
     "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer', 'scheduler' or 'any'"),
     "example": ((dict,), "one executed example: {setup, expr, inputs, train, rtol, atol, dtype_only}"),
     "examples": ((list,), "several executed examples, as `example`"),
@@ -89,6 +90,7 @@ class Rule:
     fill_params: dict[str, str] = field(default_factory=dict)
     call_rename: dict[str, str] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
+    returns: str | None = None
     receiver: str = "tensor"
     example: dict | None = None
     examples: list[dict] = field(default_factory=list)
@@ -239,7 +241,7 @@ class RuleSet:
             rule = self.by_name.get(prefix)
             if rule is not None:
                 if rule.translated and rule.runtime and rule.to and not rule.is_method \
-                        and not rule.to.startswith("mindspore.") and not rule.to.startswith("ms_"):
+                        and "." not in rule.to and rule.to[:1].isupper():  # a class the helper defines
                     return rule, tail
                 return None
         return None

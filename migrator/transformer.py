@@ -1035,7 +1035,7 @@ def _rebound_in_place(node: cst.Assign) -> cst.Assign:
     return node.with_changes(value=value.args[0].value)
 
 
-TRAIN_MODE_COMMENT = "# torch modules start in training mode, MindSpore cells in inference mode"
+TRAIN_MODE_COMMENT = "# as a torch module, it starts in training mode"
 _SETS_MODE = re.compile(r"\.(train|eval|set_train)\(")
 
 
@@ -1086,11 +1086,7 @@ def _returns_its_argument(rule) -> bool:
         return False
     if rule.template == "{" + first + "}" or any(t == "{" + first + "}" for _, t in rule.templates or ()):
         return True
-    return rule.torch in _MODEL_ITSELF
-
-
-_MODEL_ITSELF = {"torch.distributed.fsdp.FullyShardedDataParallel", "torch.distributed.fsdp.fully_shard",
-                 "torch.distributed.algorithms._checkpoint.checkpoint_wrapper.checkpoint_wrapper"}
+    return rule.returns == "argument"
 
 
 def _kind_of_torch_call(q: str, rule) -> str | None:

@@ -146,7 +146,9 @@ def test_fsdp_in_one_process_is_the_model():
     conv = convert(
         "import torch.nn as nn\nfrom torch.distributed.fsdp import FullyShardedDataParallel as FSDP, fully_shard\n"
         "model = nn.Linear(3, 2)\nwrapped = FSDP(model, use_orig_params=True)\n"
-        "other = nn.Linear(3, 2)\nfully_shard(other)\nchecks = (isinstance(wrapped, FSDP), isinstance(nn.Linear(1, 1), FSDP))\n")
+        "other = nn.Linear(3, 2)\nfully_shard(other)\nchecks = (isinstance(wrapped, FSDP), isinstance(nn.Linear(1, 1), FSDP))\n"
+        "import torch\nopt = torch.optim.SGD(wrapped.parameters(), lr=0.1)\n")
+    assert "wrapped.trainable_params()" in conv.ms_code  # FSDP(model) is the model: its methods are a Cell's
     assert not [f for f in conv.findings if f.kind == "untranslated"], conv.findings
     # the memory caveat is reported where FSDP is applied (not at the isinstance checks)
     assert sorted(f.api.rsplit(".", 1)[1] for f in conv.findings if f.kind == "warning" and "replicated" in f.reason) \
