@@ -21,13 +21,15 @@ from .transforms.narrowing import class_name_literal_fix, class_name_source, nar
 
 
 class _Scope:
-    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper")
+    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper", "node", "definite")
 
     def __init__(self, kind: str, name: str, is_cell: bool = False, helper: bool = False):
         self.kind, self.name, self.is_cell = kind, name, is_cell
         self.helper = helper  # a runtime helper's definition (in a file converted a second time)
         self.init_of: str | None = None  # a Cell's __init__: its first parameter (`self`)
         self.naming_fix = False  # that __init__ needs param_map.NAMING_FIX (see naming_fix_signal)
+        self.node = None  # a function's FunctionDef
+        self.definite: set[str] | None = None  # names it surely binds before any statement runs (lazy)
 
 
 class Converter(cst.CSTTransformer):
@@ -412,12 +414,32 @@ class Converter(cst.CSTTransformer):
 
     def visit_FunctionDef(self, node) -> None:
         scope = _Scope("function", node.name.value, helper=self._is_helper(node))
+        scope.node = node
         if node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             scope.init_of = node.params.params[0].name.value if node.params.params else "self"
         self.scopes.append(scope)
         self.kinds.push()  # the body sees the module's kinds; parameters shadow them
         methods.bind_parameters(node, self.kinds)
+
+    def definitely_bound(self) -> set[str] | None:
+        """In a function: its parameters and the names its top-level simple statements and
+        with-statements bind (bound on every path once they have run). None outside functions."""
+        scope = self.scopes[-1] if self.scopes else None
+        if scope is None or scope.kind != "function" or scope.node is None:
+            return None
+        if scope.definite is None:
+            from .transforms.training import names_of
+
+            node = scope.node
+            names = {p.name.value for p in (*node.params.posonly_params, *node.params.params,
+                                            *node.params.kwonly_params)}
+            names |= {p.name.value for p in (node.params.star_arg, node.params.star_kwarg) if isinstance(p, cst.Param)}
+            for st in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
+                if isinstance(st, (cst.SimpleStatementLine, cst.With)):
+                    names |= set(names_of(st).binds)
+            scope.definite = names
+        return scope.definite
 
     def _is_helper(self, node) -> bool:
         if self.scopes:

@@ -788,3 +788,52 @@ def test_an_in_place_result_rebound_to_its_name_trains_like_torch(tmp_path):
     got = mp["train"]([mindspore.Tensor(x), mindspore.Tensor(x[::-1].copy())])
     expected, got = expected.detach().numpy(), got.asnumpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+MAYBE_UNBOUND_PROGRAM = '''
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.fc.load_state_dict({"weight": torch.tensor(np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3)),
+                                 "bias": torch.zeros(3)})
+
+    def forward(self, x, hidden=None):
+        out = torch.tanh(self.fc(x) + (0 if hidden is None else hidden))
+        return (out, out.detach()) if hidden is not None else out
+
+
+def train(batches, use_hidden):
+    """word_language_model's shape: `hidden` exists only on the recurrent path."""
+    model = Recurrent()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    if use_hidden:
+        hidden = torch.zeros(2, 3)
+    for x in batches:
+        model.zero_grad()
+        if use_hidden:
+            output, hidden = model(x, hidden)
+        else:
+            output = model(x)
+        loss = (output ** 2).mean()
+        loss.backward()
+        optimizer.step()
+    return model.fc.weight
+'''
+
+
+@pytest.mark.parametrize("use_hidden", [False, True])
+def test_a_forward_argument_bound_only_on_one_path_trains_on_both(tmp_path, use_hidden):
+    import mindspore
+    import torch
+
+    tp, mp = convert_program(tmp_path, MAYBE_UNBOUND_PROGRAM)
+    xs = [np.linspace(-0.5, 0.5, 6, dtype=np.float32).reshape(2, 3) * (i + 1) for i in range(3)]  # (small: tanh, see README)
+    expected = tp["train"]([torch.tensor(x) for x in xs], use_hidden).detach().numpy()
+    got = mp["train"]([mindspore.Tensor(x) for x in xs], use_hidden).asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

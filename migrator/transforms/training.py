@@ -283,7 +283,7 @@ class _BlockRewrite:
         grads = self._fresh("grads")
         stmts, binding = self._forward_function(fn_name, loss, region, b)
         call = (f"mindspore.value_and_grad({fn_name}, None, {optimizer}.parameters"
-                f"{', has_aux=True' if binding.has_aux else ''})({', '.join(binding.params)})")
+                f"{', has_aux=True' if binding.has_aux else ''})({self._call_args(binding, region)})")
         lead = stmt.leading_lines
         new = stmts + [self._stmt(f"{binding.target}, {grads} = {call}")]
         if canonical:
@@ -327,6 +327,17 @@ class _BlockRewrite:
                 return i + 1
         return lower
 
+    def _call_args(self, binding, region) -> str:
+        """The forward function's arguments at its call. A name the function only may have bound
+        by then (word_language_model: `if args.model != 'Transformer': hidden = ...`, read by the
+        forward only on that path) is passed as `locals().get('hidden')`: torch never reads it on
+        the other path, where passing it plainly would raise UnboundLocalError."""
+        start = min(region.indices) if region.indices else len(self.body)
+        bound_here = {x for st in self.body[:start] if not _is_compound(st) for x in names_of(st).binds}
+        definite = self.conv.definitely_bound()
+        return ", ".join(p if definite is None or p in definite or p in bound_here else f"locals().get({p!r})"
+                         for p in binding.params)
+
     def _reads_grad_after(self, b: int) -> bool:
         from .calls import code
         return any(_READS_GRAD.search(code(stmt)) for stmt in self.body[b + 1:])
@@ -354,7 +365,7 @@ class _BlockRewrite:
         new = stmts + [
             self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
             self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, {params}"
-                       f"{', has_aux=True' if binding.has_aux else ''})({', '.join(binding.params)})"),
+                       f"{', has_aux=True' if binding.has_aux else ''})({self._call_args(binding, region)})"),
             self._stmt(f"ms_attach_grads({params}, {grads})")]
         new[0] = new[0].with_changes(leading_lines=[*_strip_markers(self.body[b].leading_lines), *new[0].leading_lines])
         self.moved |= set(region.indices)
@@ -407,7 +418,7 @@ class _BlockRewrite:
             return  # the condition needs what the forward computes
         fn_name, grads = self._fresh("forward_fn"), self._fresh("grads")
         fn, binding = self._forward_function(fn_name, loss, region, i)
-        args = ", ".join(binding.params)
+        args = self._call_args(binding, region)
         take = self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, "
                           f"{optimizer}.parameters{', has_aux=True' if binding.has_aux else ''})({args})")
         body = [take, *self._apply_grads(list(stmt.body.body), optimizer, grads)]
@@ -735,6 +746,10 @@ def _without_comments(stmt):
 def _code_of(node) -> str:
     from .calls import code
     return code(node)
+
+
+def _is_compound(stmt) -> bool:
+    return isinstance(stmt, cst.BaseCompoundStatement) and not isinstance(stmt, cst.With)
 
 
 class _Binding:
