@@ -21,8 +21,10 @@ from mindspore.communication import get_group_size
 
 from .optimizer_state import ms_optimizer_state_dict
 
-_FSDP_HOOKED = set()  # ids of parameters whose gradients are already averaged
-_FSDP_WRAPPED = set()  # ids of the modules wrapped (isinstance(m, FullyShardedDataParallel))
+# marks, as attributes: a parameter whose gradient is already averaged (a layer, then its parent,
+# may both be wrapped), a module wrapped (isinstance(m, FullyShardedDataParallel))
+_FSDP_HOOKED = "_ms_fsdp_hooked"
+_FSDP_WRAPPED = "_ms_fsdp_wrapped"
 
 
 def _fsdp_world():
@@ -44,7 +46,7 @@ def ms_fully_shard(module, *args, **kwargs):
                                       "own dtype); for MindSpore's, see mindspore.amp.auto_mixed_precision")
     world = _fsdp_world()
     if world > 1:
-        fresh = [p for p in module.get_parameters() if id(p) not in _FSDP_HOOKED]
+        fresh = [p for p in module.get_parameters() if not getattr(p, _FSDP_HOOKED, False)]
         for p in fresh:
             mindspore.mint.distributed.broadcast(p, src=0)
 
@@ -54,16 +56,16 @@ def ms_fully_shard(module, *args, **kwargs):
             return grad / world
 
         for p in fresh:
-            _FSDP_HOOKED.add(id(p))
+            setattr(p, _FSDP_HOOKED, True)
             if p.requires_grad:
                 p.register_hook(average)
-    _FSDP_WRAPPED.add(id(module))
+    setattr(module, _FSDP_WRAPPED, True)
     return module
 
 
 class _FsdpWrapped(type):
     def __instancecheck__(cls, obj):
-        return id(obj) in _FSDP_WRAPPED
+        return getattr(obj, _FSDP_WRAPPED, False) is True
 
 
 class FullyShardedDataParallel(metaclass=_FsdpWrapped):
