@@ -1058,16 +1058,24 @@ def _rebound_in_place(node: cst.Assign) -> cst.Assign:
 
 
 TRAIN_MODE_COMMENT = "# as a torch module, it starts in training mode"
-_SETS_MODE = re.compile(r"\.(train|eval|set_train)\(")
+_SETS_MODE = {"train", "eval", "set_train"}
+
+
+class _SetsMode(cst.CSTVisitor):
+    found = False
+
+    def visit_Call(self, node) -> None:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in _SETS_MODE:
+            self.found = True
 
 
 def _in_training_mode(original, updated, me: str):
     """End a Cell's __init__ with `self.set_train(True)`: a torch module is built in training mode
     (Dropout active, BatchNorm on batch statistics) and scripts that never call model.train() rely
     on it; a MindSpore cell is built in inference mode. Not when the __init__ sets a mode itself."""
-    from .transforms.calls import code
-
-    if not isinstance(updated.body, cst.IndentedBlock) or _SETS_MODE.search(code(original.body)):
+    sets_mode = _SetsMode()
+    original.body.visit(sets_mode)
+    if not isinstance(updated.body, cst.IndentedBlock) or sets_mode.found:
         return updated
     line = cst.parse_statement(f"{me}.set_train(True)  {TRAIN_MODE_COMMENT}\n")
     return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))
