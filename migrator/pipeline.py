@@ -6,18 +6,18 @@ interrupted run leaves either the old file or the new one, never half of one.
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import errno
 import os
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 
+from . import helper_module
 from .convert import FileResult, convert_source
+from .fileio import write_atomic
+from .helper_module import MODULE_NAME
 from .report import Report
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox", ".venv", "venv",
@@ -36,6 +36,10 @@ class Task:
     display: str
     python: bool = True
     error: str | None = None  # discovered before conversion (unreadable, loop...)
+    root: str | None = None  # the input folder it was found in (modules are named from there)
+    out_root: str | None = None  # the output root, where the generated helper module goes
+    target: str | None = None  # where the output goes (also known when nothing is written)
+    helper_module: str = MODULE_NAME  # how the converted file spells that module's import
 
 
 def default_output(path: str) -> str:
@@ -73,15 +77,19 @@ def plan(paths: list[str], out: str | None, inplace: bool, write: bool) -> list[
         if os.path.isdir(p):
             if inside:
                 raise UsageError(f"{dest}: the output folder is inside the input folder {inside[0]}; choose another -o")
-            tasks += _walk(p, dest if write else None)
+            tasks += _walk(p, dest, write)
         else:
             if not inplace and write and os.path.exists(dest) and os.path.samefile(dest, p):
                 raise UsageError(f"{p}: the output would overwrite the input; use --inplace to rewrite inputs")
             if inside:
                 raise UsageError(f"{dest}: the output is inside the input folder {inside[0]}; choose another -o")
             problem = _not_a_file(p)
-            tasks.append(Task(p, None, p, error=problem) if problem else
-                         Task(p, dest if write else None, p, python=_is_python(p)))
+            if problem:
+                tasks.append(Task(p, None, p, error=problem))
+            else:  # the helper module goes beside the output file
+                root = os.path.dirname(os.path.abspath(dest))
+                tasks.append(Task(p, dest if write else None, p, python=_is_python(p), out_root=root, target=dest,
+                                  helper_module=_free_module_name([os.path.join(root, "x")])))
     if out and len(paths) > 1 and write:
         if os.path.exists(out) and not os.path.isdir(out):
             raise UsageError(f"{out}: not a folder; with several inputs -o names a folder")
@@ -123,11 +131,13 @@ def _not_a_file(path: str) -> str | None:
 
 
 def _is_python(path: str) -> bool:
-    return path.endswith((".py", ".pyi"))
+    return path.endswith((".py", ".pyi", ".ipynb"))  # notebooks are converted too (migrator/notebook.py)
 
 
-def _walk(root: str, dest_root: str | None) -> list[Task]:
+def _walk(root: str, out_root: str, write: bool = True) -> list[Task]:
+    dest_root = out_root if write else None
     tasks: list[Task] = []
+    packages: set[str] = set()  # output folders whose input holds an __init__.py
     inplace = dest_root is not None and os.path.abspath(dest_root) == os.path.abspath(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=lambda e: tasks.append(
             Task(e.filename, None, e.filename, error=f"cannot read folder: {e.strerror}"))):
@@ -139,6 +149,8 @@ def _walk(root: str, dest_root: str | None) -> list[Task]:
             why = "symbolic link loop" if _inside(dirpath, target) else "symbolic link to a folder"
             tasks.append(Task(link, None, link, error=f"{why} (to {target}), not followed; convert "
                                                       f"its target separately if it needs converting"))
+        if "__init__.py" in filenames:
+            packages.add(os.path.abspath(os.path.join(out_root, os.path.relpath(dirpath, root))))
         for name in sorted(filenames):
             if name.endswith(SKIP_SUFFIXES):
                 continue
@@ -154,81 +166,50 @@ def _walk(root: str, dest_root: str | None) -> list[Task]:
                     tasks.append(Task(src, None, src, error=f"symbolic link to {os.path.realpath(src)}, outside "
                                                             f"{root}: not rewritten in place"))
                 continue
-            tasks.append(Task(src, dst, src, python=_is_python(name)))
+            tasks.append(Task(src, dst, src, python=_is_python(name), root=root,
+                              target=os.path.join(out_root, os.path.relpath(src, root))))
+    # the helper module at the output root, imported package-relatively where the root is a package
+    name = _free_module_name([t.src for t in tasks])
+    out_root = os.path.abspath(out_root)
+    for t in tasks:
+        t.out_root = out_root
+        if t.python:
+            dst = os.path.join(out_root, os.path.relpath(t.src, root))
+            t.helper_module = helper_module.import_spelling(dst, out_root, out_root in packages, packages, name)
     return tasks
 
 
-_DEFERRED = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+def _free_module_name(paths: list[str]) -> str:
+    """The helper module's name: `ms_helpers`, unless the user has a file of that name somewhere
+    in the tree (never shadowed: `ms_helpers_2`, ...)."""
+    folders = {os.path.dirname(p) for p in paths}
+    n = 1
+    while True:
+        name = MODULE_NAME if n == 1 else f"{MODULE_NAME}_{n}"
+        if not any(_user_file(os.path.join(f, name + ".py")) for f in folders):
+            return name
+        n += 1
 
 
-@contextlib.contextmanager
-def _signals_deferred():
-    """Ctrl-C (or a kill) during a write takes effect once the write is whole or undone."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: the try/except below still cleans up
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+def _user_file(path: str) -> bool:
+    """A file at ``path`` that ms-migrate did not generate."""
     try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        with open(path, "rb") as fh:
+            return not helper_module.is_generated(fh.read(len(helper_module.HEADER)))
+    except OSError:
+        return False
 
 
-def write_atomic(path: str, data: bytes | None, mode_from: str | None = None, copy_from=None) -> None:
-    """Write ``data`` (or stream the open file ``copy_from``) through a temporary file in the same
-    folder renamed over ``path``: the target is either the old file or the new one, and no
-    temporary file is left, even on Ctrl-C. Signals wait until a write in memory is done; a
-    streamed copy (any size: it runs in the main process) is undone by the exception instead."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if copy_from is None:
-        # one deferred region from the temporary file's creation to its rename: a worker's SIGTERM
-        # (default action: die at once) arriving between the two would leave the file behind
-        with _signals_deferred():
-            fd, tmp = tempfile.mkstemp(prefix=".ms-migrate-", dir=folder)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                if mode_from is not None:
-                    shutil.copymode(mode_from, tmp)
-                os.replace(tmp, path)
-            except BaseException:
-                _unlink_quietly(tmp)
-                raise
-        return
-    tmp = None
+def run_task(task: Task, keep_output: bool = False, param_map: bool = False, received=None) -> FileResult:
+    """Convert or copy one file; errors become part of the result, never exceptions. ``received``:
+    what the file gets from the other modules of its folder (project.Received)."""
     try:
-        with _signals_deferred():
-            fd, tmp = tempfile.mkstemp(prefix=".ms-migrate-", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            shutil.copyfileobj(copy_from, fh, 1 << 20)
-        if mode_from is not None:
-            shutil.copymode(mode_from, tmp)
-        with _signals_deferred():
-            os.replace(tmp, path)
-    except BaseException:
-        if tmp is not None:
-            with _signals_deferred():
-                _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def run_task(task: Task, keep_output: bool = False, param_map: bool = False) -> FileResult:
-    """Convert or copy one file; errors become part of the result, never exceptions."""
-    try:
-        return _run_task(task, keep_output, param_map)
+        return _run_task(task, keep_output, param_map, received)
     except Exception as exc:  # a bug costs this file, never the run
         return FileResult(path=task.display, status="error", error=f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _run_task(task: Task, keep_output: bool, param_map: bool) -> FileResult:
+def _run_task(task: Task, keep_output: bool, param_map: bool, received=None) -> FileResult:
     if task.error:
         return FileResult(path=task.display, status="error", error=task.error)
     if not task.python:
@@ -238,7 +219,17 @@ def _run_task(task: Task, keep_output: bool, param_map: bool) -> FileResult:
             data = fh.read()
     except OSError as exc:
         return FileResult(path=task.display, status="error", error=f"cannot read: {exc.strerror or exc}")
-    res = convert_source(data, task.display, param_map=param_map)
+    if task.src.endswith(".ipynb"):
+        from .notebook import convert_notebook
+        res = convert_notebook(data, task.display, param_map=param_map, helper_module=task.helper_module)
+    elif received is None:
+        res = convert_source(data, task.display, param_map=param_map, helper_module=task.helper_module)
+    else:
+        res = convert_source(data, task.display, param_map=param_map, helper_module=task.helper_module,
+                             external=received.external, external_cells=received.external_cells,
+                             external_stars=received.external_stars)
+        from .context import Finding
+        res.findings += [Finding("warning", api, reason, line=line, col=col) for line, col, api, reason in received.notes]
     if task.dst is not None and res.output is not None:
         if task.dst != task.src or res.output != data:
             # --inplace through a symbolic link rewrites the file it points to, not the link
@@ -293,8 +284,46 @@ def _size(path: str) -> int:
 
 
 def _run_one(args):
-    task, keep, pmap = args
-    return run_task(task, keep, pmap)
+    task, keep, pmap, received = args
+    return run_task(task, keep, pmap, received)
+
+
+def project_view(tasks: list[Task]) -> dict:
+    """src -> project.Received, for the Python files of folder inputs that get torch names or
+    model classes from other modules of their folder (see project.py). Single files: nothing."""
+    from .project import analyse
+    from .rules import default_rules
+
+    by_root: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.python and t.root is not None and not t.error:
+            by_root.setdefault(t.root, []).append(t.src)
+    out: dict = {}
+    for root, paths in by_root.items():
+        if len(paths) > 1:
+            try:
+                out.update(analyse(root, paths, default_rules()))
+            except Exception:  # noqa: BLE001 - a bug in the pre-pass costs the project view, never the run
+                pass
+    return out
+
+
+def _check_providers(py: list[Task], results: list[FileResult], view: dict) -> None:
+    """A file that gets torch names from a module that could not be converted: its output relies on
+    that module's converted names, which are not there; say so on the file."""
+    from .context import Finding
+
+    status = {t.src: r for t, r in zip(py, results)}
+    for t, r in zip(py, results):
+        got = view.get(t.src)
+        if got is None or r.status == "error":
+            continue
+        for p in sorted(got.providers):
+            pr = status.get(p)
+            if pr is not None and pr.status == "error":
+                r.findings.append(Finding("warning", "project", f"gets torch names from {pr.path}, which could not be "
+                                                               f"converted ({pr.error}); this file's conversion assumes "
+                                                               f"its converted names", line=1, col=1))
 
 
 def run(tasks: list[Task], jobs: int = 0, keep_output: bool = False, progress: bool = False,
@@ -303,7 +332,8 @@ def run(tasks: list[Task], jobs: int = 0, keep_output: bool = False, progress: b
     py = [t for t in tasks if t.python or t.error]
     other = [t for t in tasks if not t.python and not t.error]
     jobs = jobs or os.cpu_count() or 1
-    work = [(t, keep_output, param_map) for t in py]
+    view = project_view(py) if any(t.root is not None for t in py) else {}
+    work = [(t, keep_output, param_map, view.get(t.src)) for t in py]
     bar = _Progress(len(work)) if progress and len(work) > 1 else None
     if jobs > 1 and len(work) >= 4:
         _run_parallel(work, jobs, report, bar)
@@ -312,6 +342,8 @@ def run(tasks: list[Task], jobs: int = 0, keep_output: bool = False, progress: b
             report.files.append(_run_one(w))
             bar and bar.step()
     bar and bar.done()
+    if view:
+        _check_providers(py, report.files[-len(py):] if py else [], view)
     for t in other:
         res = run_task(t)
         if res.status == "error":
@@ -399,7 +431,67 @@ class _Progress:
         sys.stderr.flush()
 
 
+# ---- the generated helper modules ---------------------------------------------------------------------
+def helper_files(tasks: list[Task], report: Report) -> list[tuple[str, bytes, bytes | None]]:
+    """(path, content, what is there now or None) of each helper module the converted files
+    import, and of the forwarding modules below the root, for the files that import it by name.
+    A module already there from an earlier conversion keeps its helpers (a file converted
+    earlier may use them); a file of the user's is never written over (the name was chosen free)."""
+    py = [t for t in tasks if t.python or t.error]
+    per_root: dict[tuple[str, str], list[str]] = {}
+    forward: dict[tuple[str, str], set[str]] = {}
+    for t, res in zip(py, report.files):
+        if not res.helpers or t.out_root is None or res.status == "error":
+            continue
+        name = t.helper_module.lstrip(".")
+        key = (t.out_root, name)
+        per_root.setdefault(key, [])
+        per_root[key] += [h for h in res.helpers if h not in per_root[key]]
+        folder = os.path.dirname(os.path.abspath(t.dst or t.target))
+        if not t.helper_module.startswith(".") and folder != t.out_root:
+            forward.setdefault(key, set()).add(folder)
+    out = []
+    for (root, name), helpers in per_root.items():
+        path = os.path.join(root, name + ".py")
+        old = _read(path)
+        if old is not None and helper_module.is_generated(old):
+            helpers = helpers + [h for h in helper_module.helpers_in(old) if h not in helpers]
+        text = helper_module.module_text(helpers).encode()
+        out.append((path, text, old))
+        for folder in sorted(forward.get((root, name), ())):
+            stub = os.path.join(folder, name + ".py")
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            out.append((stub, helper_module.forwarding_text(rel).encode(), _read(stub)))
+    return [(p, t, o) for p, t, o in out if o != t and (o is None or helper_module.is_generated(o))]
+
+
+def write_generated(files: list[tuple[str, bytes, bytes | None]], report: Report) -> list[str]:
+    """Write the helper modules (helper_files); returns the paths written. One that cannot be
+    written is an error of the run (the files importing it would not run), never skipped quietly."""
+    done = []
+    for path, text, _ in files:
+        try:
+            write_atomic(path, text)
+            done.append(path)
+        except OSError as exc:
+            report.files.append(FileResult(path=path, status="error", error=(
+                f"cannot write the generated helper module: {exc.strerror or exc}; the converted files "
+                "that import it do not run until it is written (convert again)")))
+    return done
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 def unified_diff(path: str, before: bytes, after: bytes) -> str:
+    if path.endswith(".ipynb"):  # a diff per changed cell, not of the JSON
+        from .notebook import cell_diff
+        return cell_diff(path, before, after)
     a = before.decode("utf-8", "replace").splitlines(keepends=True)
     b = after.decode("utf-8", "replace").splitlines(keepends=True)
     return "".join(difflib.unified_diff(a, b, fromfile=f"a/{path}", tofile=f"b/{path}"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 from . import __version__
@@ -14,6 +15,7 @@ EXIT_OK, EXIT_UNTRANSLATED, EXIT_ERROR = 0, 1, 2
 class Report:
     files: list[FileResult] = field(default_factory=list)
     copied: int = 0  # non-Python files mirrored
+    generated: list[str] = field(default_factory=list)  # helper modules written (helper_module)
 
     @property
     def apis_found(self) -> int:
@@ -55,19 +57,21 @@ class Report:
             if shown == limit:
                 lines.append(f"... and {len(untranslated) - limit} more untranslated uses (see the JSON report)")
                 break
-            lines.append(f"{f.path}:{u.line}:{u.col}: untranslated {u.api}: {u.reason}")
+            lines.append(f"{_where(f.path, u)}: untranslated {u.api}: {u.reason}")
             shown += 1
         notes = [(f, n) for f in self.files for n in f.findings if n.kind == "warning"]
         for i, (f, n) in enumerate(notes):
             if i == limit:
                 lines.append(f"... and {len(notes) - limit} more notes (see the JSON report)")
                 break
-            lines.append(f"{f.path}:{n.line}:{n.col}: note {n.api}: {n.reason}")
+            lines.append(f"{_where(f.path, n)}: note {n.api}: {n.reason}")
         c = self.counts()
         parts = [f"{c.get(k)} {k}" for k in ("converted", "unchanged", "no-torch", "error") if c.get(k)]
         lines.append(
             f"ms-migrate: {len(self.files)} Python files ({', '.join(parts) or 'none'})"
             + (f", {self.copied} other files copied" if self.copied else "")
+            + (f", helper module {os.path.relpath(self.generated[0])} written" if len(self.generated) == 1 else
+               f", {len(self.generated)} helper modules written" if self.generated else "")
             + f"; {self.apis_found} torch API uses, {self.apis_translated} translated, "
             f"{self.apis_found - self.apis_translated} untranslated; conversion rate {self.rate:.1%}")
         return lines
@@ -80,6 +84,7 @@ class Report:
                 "files": len(self.files),
                 "by_status": self.counts(),
                 "other_files_copied": self.copied,
+                "helper_modules_written": self.generated,
                 "apis_found": self.apis_found,
                 "apis_translated": self.apis_translated,
                 "apis_untranslated": self.apis_found - self.apis_translated,
@@ -90,5 +95,11 @@ class Report:
         }
 
     def write_json(self, path: str) -> None:
-        from .pipeline import write_atomic
+        from .fileio import write_atomic
         write_atomic(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+
+
+def _where(path: str, finding) -> str:
+    """`path:line:col`, or `path:cell N:line:col` in a notebook (cells from 1, as ruff counts them)."""
+    cell = getattr(finding, "cell", None)
+    return f"{path}:cell {cell}:{finding.line}:{finding.col}" if cell else f"{path}:{finding.line}:{finding.col}"

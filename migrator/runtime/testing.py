@@ -22,7 +22,7 @@ def _dtype_name(x):
     return np.asarray(x).dtype.name
 
 
-def _numpy(x):
+def _as_numpy(x):
     if isinstance(x, mindspore.Tensor):
         if str(x.dtype).lower() == "bfloat16":
             x = x.astype(mindspore.float32)
@@ -68,7 +68,7 @@ def _close_values(a, e, rtol, atol, equal_nan, msg, where, kind):
 def _compare(actual, expected, rtol, atol, equal_nan, check_dtype, msg, where, table):
     tensor_like = (mindspore.Tensor, np.ndarray)
     if isinstance(actual, tensor_like) and isinstance(expected, tensor_like):
-        a, e = _numpy(actual), _numpy(expected)
+        a, e = _as_numpy(actual), _as_numpy(expected)
         if a.shape != e.shape:
             _fail(msg, f"The values for attribute 'shape' do not match: {a.shape} != {e.shape}.")
         names = (_dtype_name(actual), _dtype_name(expected))

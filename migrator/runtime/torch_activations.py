@@ -19,3 +19,10 @@ TorchReLU6 = _torch_activation(mindspore.nn.ReLU6)
 TorchSiLU = _torch_activation(mindspore.nn.SiLU)
 TorchHardswish = _torch_activation(mindspore.nn.HSwish)
 TorchHardsigmoid = _torch_activation(mindspore.nn.HSigmoid)
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchReLU.__name__ = TorchReLU.__qualname__ = "ReLU"
+TorchReLU6.__name__ = TorchReLU6.__qualname__ = "ReLU6"
+TorchSiLU.__name__ = TorchSiLU.__qualname__ = "SiLU"
+TorchHardswish.__name__ = TorchHardswish.__qualname__ = "Hardswish"
+TorchHardsigmoid.__name__ = TorchHardsigmoid.__qualname__ = "Hardsigmoid"

@@ -13,6 +13,9 @@ def _torch_batch_norm(base):
             super().__init__(num_features, eps=eps, momentum=1.0 - (0.1 if momentum is None else momentum),
                              affine=affine, use_batch_statistics=None if track_running_stats else True, **extra)
             self.num_features = num_features
+            self.affine = affine
+            self.track_running_stats = track_running_stats
+            self.num_batches_tracked = None  # MindSpore keeps no batch counter (torch's momentum=None needs one)
 
         @property
         def weight(self):
@@ -41,3 +44,8 @@ def _torch_batch_norm(base):
 TorchBatchNorm1d = _torch_batch_norm(mindspore.nn.BatchNorm1d)
 TorchBatchNorm2d = _torch_batch_norm(mindspore.nn.BatchNorm2d)
 TorchBatchNorm3d = _torch_batch_norm(mindspore.nn.BatchNorm3d)
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchBatchNorm1d.__name__ = TorchBatchNorm1d.__qualname__ = "BatchNorm1d"
+TorchBatchNorm2d.__name__ = TorchBatchNorm2d.__qualname__ = "BatchNorm2d"
+TorchBatchNorm3d.__name__ = TorchBatchNorm3d.__qualname__ = "BatchNorm3d"

@@ -21,3 +21,10 @@ class TorchConv2d(mindspore.nn.Conv2d):
         extra = {} if dtype is None else {'dtype': dtype}
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, pad_mode=pad_mode, padding=padding,
                          dilation=dilation, group=groups, has_bias=bias, **extra)
+
+    @property
+    def groups(self):  # torch's attribute name (MindSpore's is `group`)
+        return self.group
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchConv2d.__name__ = TorchConv2d.__qualname__ = "Conv2d"

@@ -27,3 +27,7 @@ class TorchDropout2d(mindspore.nn.Dropout2d):
         if x.ndim == 2:
             return mindspore.ops.dropout(x, p=self.p)
         return super().construct(x)
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchDropout.__name__ = TorchDropout.__qualname__ = "Dropout"
+TorchDropout2d.__name__ = TorchDropout2d.__qualname__ = "Dropout2d"

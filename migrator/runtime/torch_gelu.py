@@ -8,3 +8,6 @@ class TorchGELU(mindspore.nn.GELU):
 
     def __init__(self, approximate='none'):
         super().__init__(approximate=(approximate == 'tanh'))
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchGELU.__name__ = TorchGELU.__qualname__ = "GELU"

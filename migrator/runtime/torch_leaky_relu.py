@@ -7,3 +7,6 @@ class TorchLeakyReLU(mindspore.nn.LeakyReLU):
 
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__(alpha=negative_slope)
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchLeakyReLU.__name__ = TorchLeakyReLU.__qualname__ = "LeakyReLU"

@@ -7,12 +7,33 @@ import mindspore
 import mindspore.experimental.optim
 
 
+def _params(params):
+    """torch takes any iterable of parameters (`itertools.chain(G.parameters(), D.parameters())`);
+    MindSpore wants a list whose parameter names are unique. Separate top-level models name their
+    parameters alike (both have `model.0.weight`): the later ones get a numbered suffix, as
+    MindSpore's optimizer requires (their checkpoint names change accordingly)."""
+    params = list(params)
+    if not params or isinstance(params[0], dict):
+        return params
+    seen = {}
+    for p in params:
+        name = getattr(p, "name", None)
+        if name is None:
+            continue
+        if name in seen:
+            seen[name] += 1
+            p.name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+    return params
+
+
 class TorchSGD(mindspore.experimental.optim.SGD):
     """mindspore.experimental.optim.SGD taking torch's arguments (lr defaults to 0.001)."""
 
     def __init__(self, params, lr=0.001, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov, maximize=maximize)
+        super().__init__(_params(params), lr, momentum, dampening, weight_decay, nesterov, maximize=maximize)
 
 
 class TorchAdam(mindspore.experimental.optim.Adam):
@@ -29,7 +50,7 @@ class TorchAdam(mindspore.experimental.optim.Adam):
                  decoupled_weight_decay=False):
         if decoupled_weight_decay:
             raise NotImplementedError("Adam(decoupled_weight_decay=True): use mindspore.experimental.optim.AdamW")
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+        super().__init__(_params(params), lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
         self.torch_amsgrad = bool(amsgrad)
 
     def implementation(self, *args):
@@ -71,4 +92,4 @@ class TorchAdamW(mindspore.experimental.optim.AdamW):
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, amsgrad=False, *,
                  maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+        super().__init__(_params(params), lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

@@ -27,3 +27,7 @@ class TorchAvgPool2d(mindspore.nn.AvgPool2d):
             super().__init__(kernel_size=kernel_size, stride=stride, pad_mode='pad', padding=padding,
                              ceil_mode=ceil_mode, count_include_pad=count_include_pad,
                              divisor_override=divisor_override)
+
+# torch's class names: code that dispatches on them (timm's `norm_layer.__name__.lower()`) finds them
+TorchMaxPool2d.__name__ = TorchMaxPool2d.__qualname__ = "MaxPool2d"
+TorchAvgPool2d.__name__ = TorchAvgPool2d.__qualname__ = "AvgPool2d"

@@ -115,7 +115,7 @@ def load_torchvision_weights(net, path):
     return net
 
 
-def _linear(cin, cout, **init):
+def _dense(cin, cout, **init):
     """A Dense layer that also answers to torch's Linear attribute names: transfer learning reads
     `model.fc.in_features` to build the new head."""
     layer = nn.Dense(cin, cout, **init)
@@ -211,7 +211,7 @@ class MsResNet(nn.Cell):
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=replace_stride_with_dilation[1])
         self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=replace_stride_with_dilation[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = _linear(512 * block.expansion, num_classes)  # torch's Linear initialisation
+        self.fc = _dense(512 * block.expansion, num_classes)  # torch's Linear initialisation
         if zero_init_residual:
             for _, cell in self.cells_and_names():
                 if isinstance(cell, MsBottleneck) and cell.bn3.gamma is not None:
@@ -301,9 +301,9 @@ class MsVGG(nn.Cell):
         # torchvision: Linear weights normal(0, 0.01), biases zero (with init_weights)
         init = (lambda: dict(weight_init=ms_init.Normal(0.01), bias_init="zeros")) if init_weights else dict
         self.classifier = nn.SequentialCell(
-            _linear(512 * 7 * 7, 4096, **init()), nn.ReLU(), nn.Dropout(p=dropout),
-            _linear(4096, 4096, **init()), nn.ReLU(), nn.Dropout(p=dropout),
-            _linear(4096, num_classes, **init()))
+            _dense(512 * 7 * 7, 4096, **init()), nn.ReLU(), nn.Dropout(p=dropout),
+            _dense(4096, 4096, **init()), nn.ReLU(), nn.Dropout(p=dropout),
+            _dense(4096, num_classes, **init()))
 
     def construct(self, x):
         x = self.avgpool(self.features(x))

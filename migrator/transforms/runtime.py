@@ -1,123 +1,105 @@
-"""Small helpers emitted into converted files, for what cannot be renamed statically (a
-``DataLoader(ds, **kwargs)`` built at run time, say). Each lives in ``migrator/runtime/<name>.py``
-as ordinary, tested Python; a rule asks for one with ``runtime = "<name>"``. The output never
-imports ms-migrate: the helper's source is copied in, after the imports, once per file."""
+"""Runtime helpers in converted files: the import of the names a file uses from the generated
+helper module (see migrator/helper_module.py for the module and its layout).
+
+A rule asks for a helper with ``runtime = "<name>"`` (or a transform calls ``require``). The
+converted tree is printed with one placeholder line where the import goes (after the file's
+import block); ``splice_helpers`` then replaces it with ``from ms_helpers import A, B``, naming
+the helper names the printed file actually uses (a use the conversion dropped needs no import)."""
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import libcst as cst
 
+from .. import helper_module
 from ..context import FileContext
 
-RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
-BANNER = "# ---- ms-migrate runtime helper: {name} (generated; see the ms-migrate README) ----"
+RUNTIME_DIR = helper_module.RUNTIME_DIR
+# files converted by ms-migrate before the helper module existed carry copies under this banner
 BANNER_PREFIX = "# ---- ms-migrate runtime helper: "
+PLACEHOLDER = "__ms_migrate_helper_import__"
+_WORD = re.compile(r"(?<![\w.])[A-Za-z_]\w*")  # a name not after a dot (`x.MsDataLoader` is not the helper)
 
 
 @lru_cache(maxsize=None)
 def helper_names() -> frozenset:
-    """The functions and classes runtime helpers define at their top level."""
-    import ast
-
-    names = set()
-    for path in RUNTIME_DIR.glob("*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                names.add(node.name)
-    return frozenset(names)
-
-
-@lru_cache(maxsize=None)
-def _snippet(name: str) -> tuple[list[str], str, list[str]]:
-    """(import lines, body, helpers it uses) of a runtime helper: its leading imports go to the
-    file's imports; a relative import (`from .torch_files import read_torch_file`) names another
-    helper, copied in before it."""
-    import ast
-
-    text = (RUNTIME_DIR / f"{name}.py").read_text(encoding="utf-8")
-    nodes = ast.parse(text).body
-    if nodes and isinstance(nodes[0], ast.Expr) and isinstance(getattr(nodes[0], "value", None), ast.Constant):
-        nodes = nodes[1:]  # the docstring
-    lines = text.splitlines()
-    imports, uses = [], []
-    while nodes and isinstance(nodes[0], (ast.Import, ast.ImportFrom)):
-        if isinstance(nodes[0], ast.ImportFrom) and nodes[0].level:
-            uses.append(nodes[0].module)
-        else:
-            imports.append(ast.get_source_segment(text, nodes[0]))
-        nodes = nodes[1:]
-    body = "\n".join(lines[nodes[0].lineno - 1:]) if nodes else ""
-    return imports, body.strip() + "\n", uses
-
-
-PLACEHOLDER = "__ms_migrate_runtime_helper_{name}__"
-
-
-@lru_cache(maxsize=None)
-def helper_text(name: str, newline: str = "\n", indent: str = "    ") -> str:
-    """A helper's code as it goes into a file, in the file's line endings and indentation."""
-    _, body, _ = _snippet(name)
-    if indent != "    ":  # the helpers are written with four spaces per level
-        body = re.sub(r"(?m)^((?:    )+)(?=\S)", lambda m: indent * (len(m.group(1)) // 4), body)
-    return body.replace("\n", newline)
+    """The names runtime helpers define at their top level."""
+    return frozenset(helper_module.export_owner())
 
 
 def helper_statements(ctx: FileContext) -> list[cst.BaseStatement]:
-    """One placeholder line per helper, its banner above it. The converted tree is printed with
-    the placeholders, which splice_helpers() then replaces by the helpers' code: printing hundreds
-    of unchanged helper lines through libcst for every file cost more than converting the file."""
-    out: list[cst.BaseStatement] = []
-    for name in ctx.helpers_needed:
-        banner = BANNER.format(name=name)
-        if banner in ctx.source:
-            continue  # already there (a second run)
-        if not _snippet(name)[1].strip():
-            continue
-        out.append(cst.SimpleStatementLine(
-            body=[cst.Expr(cst.Name(PLACEHOLDER.format(name=name)))],
-            leading_lines=[cst.EmptyLine(), cst.EmptyLine(comment=cst.Comment(banner))]))
-        ctx.helpers_inserted.append(name)
-    return out
+    """The placeholder line of the helper import (none when the file needs no helper)."""
+    if not ctx.helpers_needed:
+        return []
+    ctx.helpers_inserted.append(PLACEHOLDER)
+    return [cst.SimpleStatementLine(body=[cst.Expr(cst.Name(PLACEHOLDER))])]
 
 
-def is_placeholder(stmt, name: str) -> bool:
-    """Whether a statement is the placeholder line of helper `name`."""
+def is_placeholder(stmt) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr) \
-        and isinstance(stmt.body[0].value, cst.Name) and stmt.body[0].value.value == PLACEHOLDER.format(name=name)
+        and isinstance(stmt.body[0].value, cst.Name) and stmt.body[0].value.value == PLACEHOLDER
+
+
+def used_helpers(output: str, needed, aliases: dict | None = None) -> tuple[list[str], list[str]]:
+    """(import items for the helper names the printed file uses: `Name`, or `Name as Name_` where
+    the file spells it so; the helpers defining them or acting on import)."""
+    names, helpers = [], []
+    aliases = aliases or {}
+    words = set(_WORD.findall(output))  # one pass over the text, not one search per helper name
+    for helper in helper_module.closure(needed):
+        used = []
+        for n in helper_module.exports(helper):
+            spelled = aliases.get(n, n)
+            if spelled in words:
+                used.append(n if spelled == n else f"{n} as {spelled}")
+        if used or (helper in needed and helper_module.acts_on_import(helper)):
+            helpers.append(helper)
+        names += [n for n in used if n not in names]
+    return names, helpers
 
 
 def splice_helpers(output: str, ctx: FileContext, indent: str = "    ") -> str:
-    """The printed file with each helper's placeholder line replaced by the helper's code."""
+    """The printed file with the placeholder replaced by the import of the helper names it uses
+    (nothing, when an earlier conversion's import already names them all)."""
     if not ctx.helpers_inserted:
         return output
-    # in the file's own line endings: a backslash continuation keeps its newline verbatim
     found = re.search(r"\r\n?|\n", ctx.source)
     newline = found.group() if found else "\n"
-    for name in ctx.helpers_inserted:
-        line = PLACEHOLDER.format(name=name) + newline
-        if output.count(line) != 1:
-            raise ValueError(f"runtime helper {name}: its place in the output was not found once")
-        output = output.replace(line, helper_text(name, newline, indent))
-    return output
+    line = PLACEHOLDER + newline
+    if output.count(line) != 1:
+        raise ValueError("runtime helpers: the place of their import in the output was not found once")
+    rest = output.replace(line, "")
+    names, helpers = used_helpers(rest, ctx.helpers_needed, ctx.helper_aliases)
+    ctx.helpers_used = helpers
+    spelling = ctx.helper_module
+    package, _, module = spelling.rpartition(".") if spelling.startswith(".") else ("", "", spelling)
+    have = _imported_names(ctx.source, spelling)
+    missing = [n for n in names if n not in have]
+    if missing:
+        text = f"from {spelling} import {', '.join(missing)}"
+        if len(text) > 100:
+            text = f"from {spelling} import (\n" + "".join(f"{indent}{n},\n" for n in missing) + ")"
+        text = text.replace("\n", newline) + newline
+    elif not names and helpers and not have and not re.search(rf"(?m)^(from \.* ?import {module}|import {module})\b", ctx.source):
+        # only helpers that act when imported (a format spec or numpy index on MindSpore tensors)
+        text = (f"from {package or '.'} import {module}" if package else f"import {module}") \
+            + "  # noqa: F401 (torch's behaviours on MindSpore tensors, set up when imported)" + newline
+    else:
+        text = ""
+    return output.replace(line, text)
 
 
-def space_after(body: list, index: int) -> None:
-    """Two blank lines between an inserted helper and the user's next statement."""
-    if index < len(body):
-        stmt = body[index]
-        blank = sum(1 for l in stmt.leading_lines[:2] if l.comment is None)
-        if blank < 2:
-            body[index] = stmt.with_changes(leading_lines=[cst.EmptyLine()] * (2 - blank) + list(stmt.leading_lines))
+def _imported_names(source: str, spelling: str) -> set[str]:
+    """Names an existing `from <spelling> import ...` in the source brings (a second conversion)."""
+    out: set[str] = set()
+    for m in re.finditer(rf"(?m)^from {re.escape(spelling)} import (\([^)]*\)|[^\n]*)", source):
+        out.update(n.strip() for n in m.group(1).strip("()").replace("\n", ",").split(",") if n.strip())
+    return out
 
 
 def require(ctx: FileContext, name: str) -> None:
-    """Note that the file needs helper `name`, and the imports the helper uses."""
-    imports, _, uses = _snippet(name)
-    for helper in uses:
+    """Note that the file needs helper `name` (and the helpers it uses)."""
+    for helper in helper_module.helper_parts(name)[3]:
         require(ctx, helper)
-    for line in imports:
-        ctx.imports_needed[line] = None
     ctx.helpers_needed[name] = None
