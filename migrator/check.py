@@ -25,7 +25,7 @@ from dataclasses import dataclass
 MARKER_PREFIX = "# ms-migrate: untranslated"  # = migrator.context.MARKER_PREFIX (a test keeps them equal)
 _MARKER_RE = re.compile(r"#\s*ms-migrate:\s*untranslated\s+([^\s:]+)\s*:?\s*(.*)$")
 _SUPPRESS_RE = re.compile(r"#\s*ms-migrate:\s*ignore(?:\[([^\]]*)\])?")
-PY_SUFFIXES = (".py", ".pyi")
+PY_SUFFIXES = (".py", ".pyi", ".ipynb")  # notebooks: migrator/notebook.py
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,19 @@ class Finding:
     code: str
     message: str
     api: str | None = None
+    cell: int | None = None  # a notebook's cell (from 1, over all cells, as ruff counts); line/col are in it
 
     @property
     def is_error(self) -> bool:
         return self.code in ERROR_CODES
 
     def text(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+        cell = f"cell {self.cell}:" if self.cell else ""
+        return f"{self.path}:{cell}{self.line}:{self.col}: {self.code} {self.message}"
 
     def to_json(self) -> dict:
-        return {"path": self.path, "line": self.line, "col": self.col, "code": self.code,
-                "message": self.message, **({"api": self.api} if self.api else {})}
+        return {"path": self.path, **({"cell": self.cell} if self.cell else {}), "line": self.line, "col": self.col,
+                "code": self.code, "message": self.message, **({"api": self.api} if self.api else {})}
 
 
 class SelectionError(ValueError):
@@ -116,6 +118,12 @@ def check_file(path: str, display: str | None = None, rules=None) -> list[Findin
             data = fh.read()
     except OSError as exc:
         return [Finding(display, 1, 1, "E001", f"cannot read: {exc.strerror or exc}")]
+    if path.endswith(".ipynb"):
+        from .notebook import check_notebook
+        try:
+            return check_notebook(data, display, rules)
+        except Exception as exc:  # a bug must cost one file, not the run
+            return [Finding(display, 1, 1, "E003", f"internal error: {type(exc).__name__}: {exc}")]
     return check_source(data, display, rules)
 
 
@@ -133,6 +141,10 @@ def check_source(data: bytes, path: str = "<string>", rules=None) -> list[Findin
 
 
 def _check(data: bytes, path: str, rules) -> list[Finding]:
+    from .helper_module import is_generated
+
+    if is_generated(data):  # the helper module a conversion wrote: not the user's code
+        return []
     has_marker = b"ms-migrate: untranslated" in data
     if b"torch" not in data and not has_marker:
         return _syntax_only(data, path)  # no libcst needed
@@ -391,7 +403,7 @@ def _suppress(findings: list[Finding], data: bytes) -> list[Finding]:
 # ---- many files ------------------------------------------------------------------------------
 
 def iter_files(paths):
-    """(path to open, path to show) for each input; folders give their .py/.pyi files, sorted."""
+    """(path to open, path to show) for each input; folders give their .py/.pyi/.ipynb files, sorted."""
     for p in paths:
         if os.path.isdir(p):
             from .pipeline import SKIP_DIRS
@@ -489,15 +501,18 @@ def render_sarif(findings: list[Finding], n_files: int) -> str:
     } for c in CODES.values()]
     results = []
     for f in findings:
+        location = {"artifactLocation": _artifact_uri(f.path)}
+        if f.cell:  # a notebook: the file's lines are JSON, the position is named in the message
+            message = f"cell {f.cell}, line {f.line}, column {f.col}: {f.message}"
+        else:
+            message = f.message
+            location["region"] = {"startLine": max(1, f.line), "startColumn": max(1, f.col)}
         results.append({
             "ruleId": f.code,
             "ruleIndex": order.index(f.code),
             "level": CODES[f.code].level,
-            "message": {"text": f.message},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": _artifact_uri(f.path),
-                "region": {"startLine": max(1, f.line), "startColumn": max(1, f.col)},
-            }}],
+            "message": {"text": message},
+            "locations": [{"physicalLocation": location}],
         })
     run = {
         "tool": {"driver": {"name": "ms-migrate", "version": __version__, "semanticVersion": __version__,

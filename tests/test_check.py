@@ -462,6 +462,15 @@ def test_pre_commit_try_repo(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert re.search(r"ms-migrate check\.+Failed", r.stdout), r.stdout
     assert "model.py:14:13: MSM001 torch.some_api_nobody_has" in r.stdout
+    # notebooks too (types_or: [python, jupyter]; issue 19), findings named by cell
+    (work / "lesson.ipynb").write_text(json.dumps({
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": ["# torch"]},
+                  {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None, "outputs": [],
+                   "source": ["%matplotlib inline\n", "import torch\n", "y = torch.some_api_nobody_has(1)"]}]}))
+    _git("add", "-A", cwd=work)
+    r = try_repo()
+    assert "lesson.ipynb:cell 2:3:5: MSM001 torch.some_api_nobody_has" in r.stdout, r.stdout
 
 
 def test_star_imports_in_converted_code():
