@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .param_map import TENSOR_TRANSFORMS, _walk_specs, layer_entry, load  # (imports flow one way: map -> checkpoint)
 from .rules import RuleSet, default_rules
 
 
@@ -100,15 +101,6 @@ def _ms_prefixes(module, rules: RuleSet) -> dict[str, str]:
 
 # Value transforms named by the rules' `param_transforms`, as data: the ops apply in order
 # torch -> MindSpore ("forward") and back ("reverse"). `ndim` is the torch rank they expect.
-TENSOR_TRANSFORMS: dict[str, dict] = {
-    "conv1d_weight": {
-        "doc": "Conv1d weight: torch (out, in/groups, k) -> MindSpore (out, in/groups, 1, k)",
-        "ndim": 3,
-        "forward": [{"op": "insert_axis", "axis": 2}],
-        "reverse": [{"op": "remove_axis", "axis": 2}],
-    },
-}
-
 ACTIONS = ("kept", "renamed", "transformed", "dropped", "tied", "filled", "unmapped", "error")
 UNTRUSTED_HINT = ("the file holds Python objects besides tensors, and unpickling them can run code from the file. "
                   "If you trust its source, rerun with --trust-pickle (torch.load(weights_only=False)); "
@@ -120,6 +112,11 @@ LAYER_ROOT = "layer:"
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be converted: the message says why; nothing was written."""
+
+
+class UnplacedTensors(CheckpointError):
+    """Some tensors have no MindSpore name and shape the map can vouch for (each is named in the
+    plan's lines): nothing was written (``ms-migrate ckpt`` exits 1; --partial writes the rest)."""
 
 
 def apply_ops(array, ops: list[dict]):
@@ -315,6 +312,7 @@ class _Res:
     nested_batch_norm: dict | None = None  # inside a whole model: BatchNorm's renames, where one is
     options: list = field(default_factory=list)  # for choices: [(label, _Res)]
     ties: list = field(default_factory=list)  # (partner torch name, kept side is partner?)
+    refuse: str | None = None  # undecided, and the name is one MindSpore renames for some layers
 
 
 class ParamMap:
@@ -335,7 +333,6 @@ class ParamMap:
 
     def layer(self, q: str) -> dict:
         if q not in self.layers:
-            from .param_map import layer_entry
 
             self.layers[q] = layer_entry(q, self.rules)
         return self.layers[q]
@@ -396,15 +393,47 @@ class ParamMap:
             return self._walk({"kind": "layer", "torch": root[len(LAYER_ROOT):]}, parts, 0, [], depth=0)
         return self._walk({"kind": "class", "class": root}, parts, 0, [], depth=0)
 
-    def _walk(self, spec, parts, i, out, depth):
+    def _binding(self, key: str, args: dict | None, outer: dict) -> dict:
+        """A class's __init__ parameters bound to layers or layer classes: the construction
+        site's arguments (`PreNorm(dim, Attention(dim))`, `ResNet(BasicBlock, [2, 2])`), else
+        the defaults (`norm_layer=nn.LayerNorm`)."""
+        init = self.classes.get(key, {}).get("init", {})
+        params = init.get("params", [])
+        out = {}
+        for k, v in (args or {}).items():
+            name = params[int(k)] if k.isdigit() and int(k) < len(params) else k
+            v = self._bound(v, outer)
+            if v is not None:
+                out[name] = v
+        for name, v in init.get("defaults", {}).items():
+            out.setdefault(name, v)
+        for name, opts in init.get("candidates", {}).items():
+            if name not in out and opts:
+                # not passed here: one of the classes the file's construction sites pass (the checkpoint decides)
+                out[name] = opts[0] if len(opts) == 1 else {"kind": "choice", "options": list(opts)}
+        return out
+
+    @staticmethod
+    def _bound(spec, bind: dict):
+        """An argument spec with the caller's parameters substituted (None: not known)."""
+        if isinstance(spec, dict) and spec.get("kind") == "unknown":
+            ref = spec.get("call_of") or spec.get("param")
+            return bind.get(ref) if ref else None
+        return spec
+
+    def _walk(self, spec, parts, i, out, depth, bind=None):
         if depth > 64:
             return "the map nests too deep (a class containing itself?)"
+        bind = bind or {}
         kind = spec.get("kind") if isinstance(spec, dict) else None
         where = ".".join(parts[:i]) or "the root"
+        if kind == "unknown" and (spec.get("call_of") or spec.get("param")) in bind:
+            return self._walk(bind[spec.get("call_of") or spec.get("param")], parts, i, out, depth + 1, {})
         if kind == "class":
             key = spec["class"]
             if key not in self.classes:
                 return f"{where}: class {key} is not in the map"
+            bind = self._binding(key, spec.get("args"), bind)
             ties = []
             rest = parts[i:]
             members = self.members(key)
@@ -419,12 +448,16 @@ class ParamMap:
             if i >= len(parts):
                 return f"{where} is a {key.rsplit(':', 1)[1]}, not a tensor"
             comp = parts[i]
+            passed_from = self.classes[key].get("passed_from", {})
             if comp in members:
-                res = self._walk(members[comp], parts, i + 1, out + [comp], depth + 1)
+                res = self._walk(members[comp], parts, i + 1, out + [comp], depth + 1, bind)
             else:
                 lb = self.layer_base(key)
-                if lb and i == len(parts) - 1:
-                    res = self._leaf(lb, parts, i, out)
+                if lb and (i == len(parts) - 1 or self._sublayer(lb, parts, i)):
+                    res = self._walk({"kind": "layer", "torch": lb}, parts, i, out, depth + 1)
+                elif passed_from.get(comp) in bind:
+                    # self.fn = fn: the module the construction site passed
+                    res = self._walk(bind[passed_from[comp]], parts, i + 1, out + [comp], depth + 1, {})
                 elif comp in self.classes[key].get("passed_in", {}):
                     res = _Res(out + parts[i:], instance=".".join(parts[:i + 1]),
                                undecided=self.classes[key]["passed_in"][comp])
@@ -440,6 +473,10 @@ class ParamMap:
             if i >= len(parts):
                 return f"{where} is a {spec['torch']}, not a tensor"
             if i < len(parts) - 1:
+                sub = self._sublayer(spec["torch"], parts, i)
+                if sub is not None:  # a layer inside a torch layer: its own renames (norm1.weight -> norm1.gamma)
+                    q, n, names = sub
+                    return self._walk({"kind": "layer", "torch": q}, parts, i + n, out + names, depth + 1)
                 nested = self.layer(spec["torch"]).get("nested_batch_norm")
                 return _Res(out + parts[i:], layer=spec["torch"], instance=".".join(parts[:i]),
                             reason="" if nested else f"inside {spec['torch']}: names kept", nested_batch_norm=nested)
@@ -450,9 +487,9 @@ class ParamMap:
             comp = parts[i]
             items = spec.get("items", {})
             if comp in items:
-                return self._walk(items[comp], parts, i + 1, out + [comp], depth + 1)
+                return self._walk(items[comp], parts, i + 1, out + [comp], depth + 1, bind)
             if spec.get("any") is not None and (kind == "dict" or comp.isdigit()):
-                return self._walk(spec["any"], parts, i + 1, out + [comp], depth + 1)
+                return self._walk(spec["any"], parts, i + 1, out + [comp], depth + 1, bind)
             return f"{where} ({kind}) has no item {comp!r} (items: {', '.join(items) or 'none'})"
         if kind in ("parameter", "buffer"):
             if i != len(parts):
@@ -464,7 +501,7 @@ class ParamMap:
             options = []
             reasons = []
             for opt in spec.get("options", []):
-                r = self._walk(opt, parts, i, out, depth + 1)
+                r = self._walk(opt, parts, i, out, depth + 1, bind)
                 if isinstance(r, _Res):
                     options.append((_label(opt), r))
                 else:
@@ -483,6 +520,18 @@ class ParamMap:
             return _Res(out + parts[i:], instance=".".join(parts[:i]),
                         undecided=spec.get("reason", "not decided statically"))
         return f"{where}: unknown map entry {spec!r}"
+
+    def _sublayer(self, q, parts, i):
+        """The layer at parts[i:] inside torch layer q, from the rule's ``members`` (``linear1``,
+        ``layers.*`` for a ModuleList's items): (its torch layer, how many components name it, their
+        MindSpore names, q's ``params`` renaming the first: linear1 -> dense1); None if none is."""
+        info = self.layer(q)
+        for member, sub in info.get("members", {}).items():
+            pat = member.split(".")
+            if len(parts) - i > len(pat) and all(p in ("*", c) for p, c in zip(pat, parts[i:])):
+                first = info.get("params", {}).get(parts[i], parts[i])
+                return sub, len(pat), [first] + parts[i + 1:i + len(pat)]
+        return None
 
     def _leaf(self, q, parts, i, out) -> _Res:
         leaf = parts[i]
@@ -541,7 +590,10 @@ def _ndim(t) -> int:
     return len(t.shape)
 
 
-def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Plan:
+def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None, target: dict | None = None) -> Plan:
+    """The step of every tensor. ``target`` (MindSpore parameter name -> shape, read from the
+    converted model built at run time, see ``build_target``) decides what the static map could
+    not, and checks the rest: a name the converted model does not have is an error."""
     notes = []
     if state and all(n.startswith("module.") for n in state) and \
             not any("module" in pmap.members(k) for k in pmap.classes):
@@ -606,6 +658,9 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
             notes.append(f"{n}: tied to {partner}, which the file does not hold; written as {'.'.join(pr.ms_parts)}")
         ms_name = ".".join(r.ms_parts)
         reason = r.reason
+        if r.refuse:
+            steps.append(Step(n, "error", reason=r.refuse, shape=shape))
+            continue
         if r.undecided:
             reason = (reason + "; " if reason else "") + f"undecided in the map: {r.undecided}; the checkpoint's name decides"
         if ms_name in by_ms:
@@ -629,7 +684,140 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None) -> Pl
     steps += _fills(resolved, state, pmap, root, steps)
     tie_partners = {p for r in resolved.values() if isinstance(r, _Res) for p, *_ in r.ties}
     steps += _meta_checks(state, pmap, root, steps, tie_partners)
+    if target is not None:
+        steps = _decide_by_target(steps, resolved, state, pmap, target, notes)
     return Plan(root, root_note, steps, notes, state)
+
+
+def _candidates(r, n: str, pmap: ParamMap) -> list[tuple[str, str | None]]:
+    """(MindSpore name, value transform) a torch tensor may have, whatever layer holds it: its
+    name, and its leaf renamed or transformed as each translated layer rule does."""
+    parts = r.ms_parts if isinstance(r, _Res) and len(r.ms_parts) == len(n.split(".")) else n.split(".")
+    prefix, leaf = parts[:-1], n.rsplit(".", 1)[-1]
+    out = [(".".join(prefix + [leaf]), None)]
+    for rule in pmap.rules.rules:
+        if not rule.torch.startswith("torch.nn.") or not rule.translated:
+            continue
+        new = rule.params.get(leaf)
+        if new:
+            out.append((".".join(prefix + [new]), rule.param_transforms.get(leaf)))
+        elif leaf in rule.param_transforms:
+            out.append((".".join(prefix + [leaf]), rule.param_transforms[leaf]))
+    seen, uniq = set(), []
+    for c in out:
+        if c not in seen:
+            seen.add(c)
+            uniq.append(c)
+    return uniq
+
+
+def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, target: dict, notes: list) -> list:
+    """Check every step against the converted model's own parameters (built at run time), and
+    decide the tensors the static map could not place: the one candidate name the model has,
+    with the shape it has."""
+    notes.append(f"the converted MindSpore model was built at run time ({len(target)} parameters): names the "
+                 "static map could not decide are taken from it, and every name is checked against it")
+    out = []
+    written = set()
+    for s in steps:
+        if s.action == "filled" and s.ms_name not in target:
+            s.action, s.reason = "error", f"{s.reason}; but the converted model built at run time has no {s.ms_name}"
+        if s.torch_name is None or s.action in ("dropped", "tied"):
+            out.append(s)
+            if s.action == "filled":
+                written.add(s.ms_name)
+            continue
+        n = s.torch_name
+        t = state.get(n)
+        want = s.ms_shape if s.action in ("kept", "renamed", "transformed") else None
+        if s.action in ("kept", "renamed", "transformed") and s.ms_name in target and tuple(target[s.ms_name]) == tuple(want):
+            out.append(s)
+            written.add(s.ms_name)
+            continue
+        if t is None or not hasattr(t, "shape"):
+            out.append(s)
+            continue
+        shape = _shape(t)
+        fits = []
+        for name, tr in _candidates(resolved.get(n), n, pmap):
+            if name not in target or name in written:
+                continue
+            ms_shape = shape
+            if tr is not None:
+                spec = pmap.transforms.get(tr)
+                if spec is None or (spec.get("ndim") is not None and len(shape) != spec["ndim"]):
+                    continue
+                ms_shape = _transformed_shape(shape, spec["forward"])
+            if tuple(target[name]) == tuple(ms_shape):
+                fits.append((name, tr, ms_shape))
+        if n.rsplit(".", 1)[-1] == "num_batches_tracked" and not fits:
+            out.append(Step(n, "dropped", reason="BatchNorm's batch counter: the converted model has no counterpart",
+                            shape=shape))
+            continue
+        if len(fits) != 1:
+            why = "no parameter of that name and shape" if not fits else \
+                f"several fit ({', '.join(f[0] for f in fits)})"
+            was = f"{s.reason}; " if s.action in ("error", "unmapped") and s.reason else ""
+            out.append(Step(n, "error", s.ms_name, shape=shape,
+                            reason=f"{was}the converted model built at run time has {why}"))
+            continue
+        name, tr, ms_shape = fits[0]
+        how = "the converted model built at run time has " + name
+        if tr:
+            out.append(Step(n, "transformed", name, reason=how, transform=tr, shape=shape, ms_shape=ms_shape))
+        else:
+            out.append(Step(n, "renamed" if name != n else "kept", name, reason=how, shape=shape, ms_shape=shape))
+        written.add(name)
+    for name, shape in target.items():
+        if name not in written and not any(x.ms_name == name and x.action in ("filled", "tied") for x in out):
+            out.append(Step(None, "error", name, ms_shape=tuple(shape),
+                            reason="the converted model has this parameter; the checkpoint gives nothing for it"))
+    return out
+
+
+def build_target(expr: str, path: str | None = None) -> dict:
+    """Build the converted MindSpore model (``expr``: a Python expression, e.g.
+    ``timm.create_model('resnet18')`` or ``models.net.Net(10)``; the modules it names are
+    imported, ``path`` first on sys.path) and return its parameters: name -> shape."""
+    import ast
+    import importlib
+    import sys
+
+    if path:
+        sys.path.insert(0, os.path.abspath(path))
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise CheckpointError(f"--ms-model {expr!r}: not a Python expression ({exc.msg})") from None
+    env: dict = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain = []
+            cur = node
+            while isinstance(cur, ast.Attribute):
+                chain.append(cur.attr)
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                dotted = [cur.id] + chain[::-1]
+                for k in range(len(dotted) - 1, 0, -1):
+                    try:
+                        importlib.import_module(".".join(dotted[:k]))
+                        break
+                    except ImportError:
+                        continue
+                if cur.id not in env:
+                    try:
+                        env[cur.id] = importlib.import_module(cur.id)
+                    except ImportError:
+                        pass
+    try:
+        net = eval(compile(tree, "<--ms-model>", "eval"), env)  # noqa: S307 - the user's own converted model
+    except Exception as exc:  # noqa: BLE001 - reported, nothing written
+        raise CheckpointError(f"--ms-model {expr!r}: building the converted model failed: "
+                              f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+    if not hasattr(net, "get_parameters"):
+        raise CheckpointError(f"--ms-model {expr!r}: gave a {type(net).__name__}, not a MindSpore Cell")
+    return {p.name: tuple(int(d) for d in p.shape) for p in net.get_parameters()}
 
 
 def _nested_batch_norms(resolved: dict, state: dict) -> None:
@@ -724,33 +912,105 @@ def _fit(r: _Res, leaf: str, tensor, leaves: set, pmap: ParamMap) -> int:
 _DISTINCTIVE = ("running_mean", "running_var", "num_batches_tracked")
 
 
+def _renamed_names(pmap: ParamMap) -> tuple[set, set]:
+    """(leaf names, child-module names) that some translated torch layer renames, drops or
+    transforms: under a layer the map could not decide, only such names are in doubt."""
+    leaves, children = set(), set()
+    for rule in pmap.rules.rules:
+        if not rule.torch.startswith("torch.nn.") or not rule.translated:
+            continue
+        for k, v in rule.params.items():
+            if k in _LEAF_LIKE:
+                leaves.add(k)
+            elif v:  # a child module renamed (linear1 -> dense1); "" is a wrapper left out (DataParallel)
+                children.add(k)
+        leaves |= set(rule.param_transforms)
+    return leaves, children
+
+
+# names a layer rule renames that are tensors (the rest of a rule's `params` rename child modules)
+_LEAF_LIKE = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked", "pos_weight")
+
+
 def _infer_undecided(resolved: dict, state: dict, pmap: ParamMap) -> None:
+    """Tensors under a member the map could not decide (a layer built by a function it cannot
+    follow, a module passed in from outside). Each is decided from the checkpoint only where the
+    inference is sound, else refused (an error naming the tensor and why):
+
+    - a name no translated layer renames (``weight_ih_l0``, ``in_proj_weight``, a user parameter
+      ``cls_token``) is the same in MindSpore whatever the layer is: kept;
+    - ``running_mean``/``running_var`` beside it: a BatchNorm (1d/2d; refused when the converted
+      files also use BatchNorm3d, whose MindSpore names differ);
+    - ``weight`` of 4 or more dimensions: a convolution or a user parameter, kept either way
+      (only 1-D norm/PReLU weights, 2-D Embedding tables and 3-D Conv1d weights change);
+    - a 2-D ``weight`` with a ``bias`` beside it: Linear (an Embedding has no bias): kept;
+    - ``bias`` beside a weight of 2 or more dimensions (Linear, Conv), or alone (every norm layer
+      with a bias also has a weight): kept.
+    Refused: a 1-D weight (LayerNorm/GroupNorm -> gamma, PReLU -> w, or a user nn.Parameter kept
+    as is) and its bias, a 2-D weight alone (Linear(bias=False) or Embedding -> embedding_table),
+    a 3-D weight (Conv1d, reshaped, or a user parameter), and a path through a child module a
+    layer renames (TransformerEncoderLayer's linear1 -> dense1)."""
     groups: dict[str, list[str]] = {}
     for n, r in resolved.items():
-        if isinstance(r, _Res) and r.undecided and r.layer is None and len(r.ms_parts) == len(n.split(".")) \
-                and n.rsplit(".", 1)[0] == r.instance:
-            groups.setdefault(r.instance, []).append(n)
+        if isinstance(r, _Res) and r.undecided and r.layer is None and len(r.ms_parts) == len(n.split(".")):
+            groups.setdefault(n.rsplit(".", 1)[0] if "." in n else "", []).append(n)
     if not groups:
         return
+    leaf_names, child_names = _renamed_names(pmap)
     candidates = {}
     for rule in pmap.rules.rules:
         if rule.params and rule.translated and rule.torch.startswith("torch.nn."):
             candidates.setdefault(tuple(sorted(rule.params.items())), rule.torch)
-    for inst, members in groups.items():
-        leaves = {n.rsplit(".", 1)[1] for n in members}
-        if not leaves & set(_DISTINCTIVE):
-            continue
-        fits = [q for params, q in candidates.items() if leaves <= {k for k, _ in params}]
-        if len(fits) < 1:
-            continue
-        q = fits[0]
-        for n in members:
+    uses_bn3d = "torch.nn.BatchNorm3d" in pmap.layers
+    for prefix, members in groups.items():
+        leaves = {n.rsplit(".", 1)[-1]: n for n in members}
+        siblings = {n.rsplit(".", 1)[-1]: state[n] for n in state
+                    if (n.rsplit(".", 1)[0] if "." in n else "") == prefix and hasattr(state[n], "shape")}
+        if "running_mean" in siblings or "running_var" in siblings:
+            fits = [q for params, q in candidates.items()
+                    if set(leaves) <= {k for k, _ in params} and "running_mean" in dict(params)]
+            if fits and not uses_bn3d:
+                q = fits[0]
+                for n in members:
+                    r = resolved[n]
+                    new = pmap._leaf(q, n.split("."), len(n.split(".")) - 1, r.ms_parts[:-1])
+                    new.reason = f"undecided in the map ({r.undecided}); the checkpoint's names say BatchNorm " \
+                                 "(running_mean/running_var beside it)"
+                    new.ties = r.ties
+                    resolved[n] = new
+                continue
+        weight = siblings.get("weight")
+        for leaf, n in leaves.items():
             r = resolved[n]
-            new = pmap._leaf(q, n.split("."), len(n.split(".")) - 1, r.ms_parts[:-1])
-            new.undecided = None
-            new.reason = f"undecided in the map ({r.undecided}); the checkpoint's names say {_short_layer(q)}"
-            new.ties = r.ties
-            resolved[n] = new
+            inst_depth = len(r.instance.split(".")) if r.instance else 0
+            through = [c for c in n.split(".")[inst_depth:-1] if c in child_names]
+            why = None
+            if through:
+                why = f"the path goes through {through[0]!r}, a child module some layers rename " \
+                      "(TransformerEncoderLayer: linear1 -> dense1)"
+            elif leaf not in leaf_names:
+                continue  # no layer renames it: the checkpoint's name is MindSpore's
+            elif leaf in ("running_mean", "running_var", "num_batches_tracked"):
+                why = f"{leaf}: BatchNorm1d/2d and BatchNorm3d name it differently in MindSpore and both are used"
+            elif leaf == "weight":
+                nd = _ndim(state[n])
+                if nd >= 4 or (nd == 2 and "bias" in siblings):
+                    r.reason = (r.reason + "; " if r.reason else "") + (
+                        "a weight of 4+ dimensions keeps its name in every layer" if nd >= 4 else
+                        "a 2-D weight with a bias is a Linear's (an Embedding has no bias)")
+                    continue
+                why = {1: "a 1-D weight is a norm layer's gamma, a PReLU's w, or a parameter kept as is",
+                       2: "a 2-D weight without a bias is a Linear's (kept) or an Embedding's (embedding_table)",
+                       3: "a 3-D weight is a Conv1d's (reshaped to 4-D) or a parameter kept as is"}.get(
+                    nd, f"a {nd}-D weight")
+            elif leaf == "bias":
+                if weight is None or _ndim(weight) >= 2:
+                    continue
+                why = "the bias beside a 1-D weight is a norm layer's beta or a parameter kept as is"
+            else:
+                why = f"{leaf} is renamed or dropped by some layers"
+            r.refuse = f"undecided in the map ({r.undecided}) and {why}: the map cannot place it " \
+                       "(see the conversion report; --partial writes the others)"
 
 
 def _fills(resolved: dict, state: dict, pmap: ParamMap, root: str, steps: list) -> list:
@@ -887,7 +1147,6 @@ def infer_root(pmap: ParamMap, names: list[str]) -> tuple[str, str]:
         raise CheckpointError("the parameter map has no model classes")
     children = set()
     for entry in pmap.classes.values():
-        from .param_map import _walk_specs
 
         for s in _walk_specs(entry):
             if s.get("kind") == "class":
@@ -972,16 +1231,17 @@ def write_checkpoint(plan: Plan, state: dict, pmap: ParamMap, dst: str, partial:
 
 
 def convert_checkpoint(src: str, dst: str, param_map: str | dict, model: str | None = None,
-                       partial: bool = False, trust_pickle: bool = False, echo=print, quiet: bool = False) -> Plan:
+                       partial: bool = False, trust_pickle: bool = False, echo=print, quiet: bool = False,
+                       ms_model: str | None = None, ms_path: str | None = None) -> Plan:
     """Read a torch checkpoint, map its names through the parameter map, write a MindSpore
     checkpoint. Raises CheckpointError (nothing written) on an unmapped name or a shape that does
     not fit, unless ``partial``."""
-    from .param_map import load
 
     data = load(param_map) if isinstance(param_map, str) else param_map
     pmap = ParamMap(data)
     state, notes = load_torch_checkpoint(src, trust_pickle)
-    plan = plan_conversion(state, pmap, model)
+    target = build_target(ms_model, ms_path) if ms_model else None
+    plan = plan_conversion(state, pmap, model, target)
     state = plan.state
     plan.notes[:0] = notes
     echo(f"ms-migrate ckpt: {src}: {len(state)} tensors; {plan.root_note}")
@@ -994,7 +1254,7 @@ def convert_checkpoint(src: str, dst: str, param_map: str | dict, model: str | N
     summary = ", ".join(f"{c[a]} {a}" for a in ACTIONS if c.get(a))
     if plan.errors and not partial:
         echo(f"ms-migrate ckpt: {summary}")
-        raise CheckpointError(f"{len(plan.errors)} tensors cannot be converted (see above); nothing written. "
+        raise UnplacedTensors(f"{len(plan.errors)} tensors cannot be converted (see above); nothing written. "
                               "--partial writes the others anyway")
     n = write_checkpoint(plan, state, pmap, dst, partial)
     echo(f"ms-migrate ckpt: {summary}; wrote {n} parameters to {dst}"

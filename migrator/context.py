@@ -1,6 +1,7 @@
 """Per-file state shared by the transformers: resolved imports, rules, findings, imports to add."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -67,6 +68,10 @@ class FileContext:
     apis_translated: int = 0
     helpers_needed: dict[str, None] = field(default_factory=dict)
     helpers_inserted: list[str] = field(default_factory=list)  # placeholders in the tree (runtime.splice_helpers)
+    helpers_used: list[str] = field(default_factory=list)  # the helpers the printed file imports
+    helper_module: str = "ms_helpers"  # how this file spells the generated helper module's import
+    helper_aliases: dict[str, str] = field(default_factory=dict)  # helper name -> its spelling here
+    name_calls: list | None = None  # the input's calls of a plain name (`Block(...)`), collected by the conversion walk
     # marker frames: one list of findings per statement being visited
     frames: list[list[Finding]] = field(default_factory=list)
     # original torch-reference node -> (spelling, n-th occurrence of that spelling in source
@@ -106,7 +111,7 @@ class FileContext:
 
     def render_text(self, qualified: str) -> str:
         if "." not in qualified:
-            return qualified  # a runtime helper defined in the output itself (MsDataLoader)
+            return self.helper_spelling(qualified)  # a runtime helper (MsDataLoader), imported from the helper module
         prefix = qualified
         while prefix and prefix not in self.rules.render:
             prefix = prefix.rpartition(".")[0]
@@ -122,6 +127,24 @@ class FileContext:
             return alias + rest
         self.imports_needed[f"import {prefix}"] = None
         return qualified
+
+    def helper_spelling(self, name: str) -> str:
+        """A runtime helper's name as the file spells it: the name, or `Name_` where the user's
+        code already uses the name (theirs is never shadowed by the import)."""
+        alias = self.helper_aliases.get(name)
+        if alias is None:
+            alias = name
+            from .transforms.runtime import helper_names
+            if name in helper_names():
+                while not name_is_free(self.source, alias, self.table) and not self._helper_imported(name, alias):
+                    alias += "_"
+            self.helper_aliases[name] = alias
+        return alias
+
+    def _helper_imported(self, name: str, alias: str) -> bool:
+        """`from <helper module> import name [as alias]` is already in the file (a second run)."""
+        item = name if alias == name else f"{name} as {alias}"
+        return re.search(rf"(?m)^from {re.escape(self.helper_module)} import .*\b{re.escape(item)}\b", self.source) is not None
 
     def _alias_free(self, alias: str, import_line: str) -> bool:
         ok = self._alias_ok.get(alias)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .context import FileContext, Finding
+from .helper_module import MODULE_NAME, is_generated
 from .names import build_import_table
 from .rules import RuleSet, default_rules
 from .transformer import Converter
@@ -31,6 +32,7 @@ class FileResult:
     error: str | None = None
     param_map: dict | None = None
     out_path: str | None = None
+    helpers: list[str] = field(default_factory=list)  # runtime helpers the output imports (helper_module)
 
     @property
     def untranslated(self) -> list[Finding]:
@@ -43,7 +45,8 @@ class FileResult:
             "status": self.status,
             "apis_found": self.apis_found,
             "apis_translated": self.apis_translated,
-            "findings": [{"line": f.line, "col": f.col, "kind": f.kind, "api": f.api, "reason": f.reason}
+            "findings": [{**({"cell": f.cell} if getattr(f, "cell", None) else {}),  # notebooks: the cell, from 1
+                          "line": f.line, "col": f.col, "kind": f.kind, "api": f.api, "reason": f.reason}
                          for f in self.findings],
             **({"error": self.error} if self.error else {}),
         }
@@ -54,10 +57,18 @@ def mentions_torch(data: bytes) -> bool:
 
 
 def convert_source(data: bytes, path: str = "<string>", rules: RuleSet | None = None,
-                   param_map: bool = False) -> FileResult:
+                   param_map: bool = False, helper_module: str = MODULE_NAME, external: dict[str, str] | None = None,
+                   external_cells=None, external_stars=()) -> FileResult:
     """Convert one file's bytes. Never raises: bad input, and the converter's own failures, are
-    errors in the result (the caller keeps the file as it is)."""
-    args = (data, path, rules, param_map)
+    errors in the result (the caller keeps the file as it is).
+
+    helper_module: how the output spells the import of the generated helper module (`ms_helpers`,
+    or `..ms_helpers` inside a package); the helpers it needs are listed in the result's ``helpers``.
+    external / external_cells / external_stars: what the file gets from other modules of the
+    converted folder (see project.py and names.build_import_table): with them, a file that uses
+    torch only through `from .parts import *` is converted as if it had imported torch itself."""
+    args = (data, path, rules, param_map, helper_module,
+            (external or {}, set(external_cells or ()), list(external_stars or ())))
     try:
         try:
             return _on_big_stack(_convert, args)
@@ -70,13 +81,15 @@ def convert_source(data: bytes, path: str = "<string>", rules: RuleSet | None = 
                                                            "file left as is (please report this)")
 
 
-def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> FileResult:
+def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool, helper_module: str = MODULE_NAME,
+             received=({}, set(), [])) -> FileResult:
     result = FileResult(path=path)
     problem = undecodable(data)
     if problem is not None:
         result.status, result.error = "error", problem
         return result
-    if not mentions_torch(data):
+    external, external_cells, external_stars = received
+    if is_generated(data) or (not mentions_torch(data) and not (external or external_cells or external_stars)):
         result.output, result.status = data, "no-torch"
         return result
     rules = rules or default_rules()
@@ -102,8 +115,8 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
         return result
     if not module.has_trailing_newline and body.endswith(b"\r"):
         module = module.with_changes(has_trailing_newline=True)  # libcst drops a final lone CR
-    table = build_import_table(module, rules.is_namespace)
-    if not table.aliases and not table.star_modules:
+    table = build_import_table(module, rules.is_namespace, external, external_cells, external_stars)
+    if not table.aliases and not table.star_modules and not table.dotted and not table.external_cells:
         result.output, result.status = data, "no-torch"
         return result
     source = body.decode(module.encoding)  # the text (undecodable files were refused above)
@@ -119,7 +132,7 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
                                                    "byte for byte; file left as is (please report this)"
             return result
         original, source = source, printed
-    ctx = FileContext(rules=rules, table=table, source=source)
+    ctx = FileContext(rules=rules, table=table, source=source, helper_module=helper_module)
     new = module.visit(Converter(ctx, convert_methods=not table.mentions_mindspore))
     if not new.body and new.body is not module.body and not new.has_trailing_newline:
         # every statement went (`import torch` + `opt.zero_grad()` without a final newline):
@@ -139,6 +152,7 @@ def _convert(data: bytes, path: str, rules: RuleSet | None, param_map: bool) -> 
         # positions come from Python's tree of the input, when that is the text converted
         locate_findings(module, source, ctx.findings, ctx.ordinals, tree if original is None else None)
     result.findings = ctx.findings
+    result.helpers = list(ctx.helpers_used)
     result.apis_found, result.apis_translated = ctx.apis_found, ctx.apis_translated
     result.output = output
     result.status = "converted" if output != data else "unchanged"

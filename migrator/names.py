@@ -48,6 +48,13 @@ class ImportTable:
     plain_modules: set[str] = field(default_factory=set)  # `import torch.nn` (no alias)
     rebindings: set = field(default_factory=set)  # `F = torch.nn.functional` statements (like imports)
     is_namespace: object = None  # see build_import_table
+    # from other modules of the converted folder (project.py): names bound there to torch
+    # (`nn` through `from .parts import *`), `m.nn` through `import pkg.mod as m`, user model classes
+    external: set = field(default_factory=set)
+    dotted: dict[str, str] = field(default_factory=dict)
+    external_cells: set = field(default_factory=set)
+    # import aliases that a local binding shadows in the scope being converted (scopes.py)
+    shadowed: frozenset = frozenset()
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         name = dotted_name(node)
@@ -68,10 +75,20 @@ class ImportTable:
 
     def resolve_dotted(self, name: str) -> str | None:
         head, _, rest = name.partition(".")
+        if head in self.shadowed:
+            return None
         q = self.aliases.get(head)
         if q is None:
+            if self.dotted and rest:
+                for k, v in self.dotted.items():
+                    if name.startswith(k) and (len(name) == len(k) or name[len(k)] == "."):
+                        return v + name[len(k):]
             return None
         return f"{q}.{rest}" if rest else q
+
+    def is_alias(self, name: str) -> bool:
+        """Is this bare name a torch alias where it is being converted?"""
+        return name in self.aliases and name not in self.shadowed
 
 
 def _import_aliases(stmt: cst.Import | cst.ImportFrom, table: ImportTable) -> None:
@@ -148,12 +165,28 @@ def _blocks_of(stmt: cst.BaseCompoundStatement):
         yield from _blocks_of(c)
 
 
-def build_import_table(module: cst.Module, is_namespace=None) -> ImportTable:
+def build_import_table(module: cst.Module, is_namespace=None, external: dict[str, str] | None = None,
+                       external_cells=None, external_stars=()) -> ImportTable:
     """is_namespace(qualified): is a torch name a module (`torch.nn.functional`)? A module-level
     `F = torch.nn.functional` is then an alias like an import; `DTYPE = torch.float32` is an
-    ordinary variable, translated where it is assigned. Without it, every re-binding is an alias."""
+    ordinary variable, translated where it is assigned. Without it, every re-binding is an alias.
+
+    external: names the file gets from other modules of the converted folder (project.py), local
+    name (or `m.nn`) -> torch qualified name, as if the file had imported them itself (its own
+    imports come after and win); external_cells: user model classes it gets that way;
+    external_stars: torch modules whose names a neighbour's `*` brings (`from torch.nn import *`)."""
     table = ImportTable()
     table.is_namespace = is_namespace
+    for local, q in (external or {}).items():
+        if "." in local:
+            table.dotted[local] = q
+            continue
+        table.aliases[local] = q
+        table.external.add(local)
+        spaced = is_namespace(q) if is_namespace is not None else "." not in q
+        table.import_of[local] = q if spaced or "." not in q else q.rpartition(".")[0]
+    table.star_modules.extend(external_stars)
+    table.external_cells = set(external_cells or ())
     _walk_statements(module.body, table, True)
     return table
 

@@ -53,6 +53,18 @@ import libcst as cst
 
 from .names import dotted_name
 
+# The tensor transforms a layer rule may name (rule key `transforms`): how a torch tensor becomes
+# the MindSpore one (and back). ms-migrate ckpt applies them.
+TENSOR_TRANSFORMS: dict[str, dict] = {
+    "conv1d_weight": {
+        "doc": "Conv1d weight: torch (out, in/groups, k) -> MindSpore (out, in/groups, 1, k)",
+        "ndim": 3,
+        "forward": [{"op": "insert_axis", "axis": 2}],
+        "reverse": [{"op": "remove_axis", "axis": 2}],
+    },
+}
+
+
 SCHEMA = "ms-migrate/param-map"
 VERSION = 1
 DEFAULT_NAME = "ms_migrate_param_map.json"
@@ -124,11 +136,13 @@ class _ListVal:
 class _ClassScanner:
     """Reads one class's ``__init__`` (and the helper methods it calls) for its members."""
 
-    def __init__(self, ctx, node: cst.ClassDef, local_classes: set[str], user_imports: dict[str, tuple]):
+    def __init__(self, ctx, node: cst.ClassDef, local_classes: set[str], user_imports: dict[str, tuple],
+                 functions: dict | None = None):
         self.ctx = ctx
         self.node = node
         self.local_classes = local_classes
         self.user_imports = user_imports
+        self.functions = functions or {}  # module-level functions of the file (factories of layers)
         self.members: dict[str, list[dict]] = {}
         self.ties: list[dict] = []
         self.open: list[str] = []
@@ -140,6 +154,24 @@ class _ClassScanner:
         init = self.methods.get("__init__")
         if init is not None:
             self._block(_body(init), {}, loop=False, depth=0)
+
+    def init_signature(self) -> dict:
+        """__init__'s parameter names (for construction-site arguments given by position) and the
+        defaults that are layers or layer classes (`norm_layer=nn.LayerNorm`, `block=BasicBlock`)."""
+        init = self.methods.get("__init__")
+        if init is None:
+            return {}
+        params = [p.name.value for p in init.params.params][1:]
+        defaults = {}
+        for p in list(init.params.params)[1:] + list(init.params.kwonly_params):
+            if p.default is not None:
+                spec = self._ref(p.default, {}, 0)
+                if spec is not None:
+                    defaults[p.name.value] = spec
+        out: dict = {"params": params}
+        if defaults:
+            out["defaults"] = defaults
+        return out
 
     # -- statements
     cond = 0  # inside an if/try: a tie there may not happen
@@ -272,7 +304,8 @@ class _ClassScanner:
                     return
                 if method in self.methods and method != "__init__" and depth < 3:
                     # self._build(): a helper that sets members itself
-                    self._block(_body(self.methods[method]), {}, loop, depth + 1)
+                    self._block(_body(self.methods[method]), self._bind_params(self.methods[method], call, env, depth,
+                                                                               method=True), loop, depth + 1)
                     return
             lst = self._list_of(owner, env)
             if lst is not None and method in ("append", "extend", "insert", "update", "add_module"):
@@ -410,11 +443,17 @@ class _ClassScanner:
             v = env.get(value.value)
             if isinstance(v, _ListVal):
                 return _list_spec(v, "dict" if v.is_dict else "list")
+            if isinstance(v, dict) and v.get("kind") == "ref":
+                return {"kind": UNKNOWN, "reason": f"`{value.value}` is a layer class, not a layer"}
+            if isinstance(v, dict) and v.get("kind") == UNKNOWN and v.get("param"):
+                return {"kind": UNKNOWN, "reason": f"`{value.value}` is not built in __init__ (passed in?)",
+                        "passed_in": True, "param": v["param"]}
             if isinstance(v, dict):
                 return v
             if value.value == "None":
                 return None
-            return {"kind": UNKNOWN, "reason": f"`{value.value}` is not built in __init__ (passed in?)", "passed_in": True}
+            return {"kind": UNKNOWN, "reason": f"`{value.value}` is not built in __init__ (passed in?)", "passed_in": True,
+                    "param": value.value}
         if isinstance(value, cst.Attribute):
             name = dotted_name(value)
             if name is not None and name.startswith("self.") and "." not in name[5:]:
@@ -433,23 +472,125 @@ class _ClassScanner:
             return self._torch_call(q, value, env, depth)
         name = dotted_name(value.func)
         if name in self.local_classes:
-            return {"kind": "class", "ref": name}
+            return {"kind": "class", "ref": name, **self._site_args(value, env, depth)}
         if name is not None and name.split(".")[0] in self.user_imports:
             head, _, rest = name.partition(".")
             mod, orig = self.user_imports[head]
             if rest:
-                return {"kind": "class", "module": f"{mod}.{orig}" if orig else mod, "name": rest}
-            return {"kind": "class", "module": mod, "name": orig}
+                return {"kind": "class", "module": f"{mod}.{orig}" if orig else mod, "name": rest,
+                        **self._site_args(value, env, depth)}
+            return {"kind": "class", "module": mod, "name": orig, **self._site_args(value, env, depth)}
         if name is not None and name.startswith("self.") and name[5:] in self.methods and depth < 3 \
                 and self._calls < 50:
             self._calls += 1
-            r = self._block(_body(self.methods[name[5:]]), {}, False, depth + 1)
+            fn = self.methods[name[5:]]
+            r = self._block(_body(fn), self._bind_params(fn, value, env, depth, method=True), False, depth + 1)
             if isinstance(r, dict):
                 return r
             return _unknown(f"built by {_short(value)}")
+        if name is not None and name in self.functions and depth < 3 and self._calls < 50:
+            # a factory function of this file: `def FeedForward(dim, h): return nn.Sequential(...)`
+            self._calls += 1
+            fn = self.functions[name]
+            r = self._block(_body(fn), self._bind_params(fn, value, env, depth), False, depth + 1)
+            if isinstance(r, _ListVal):
+                r = _list_spec(r, "dict" if r.is_dict else "list")
+            if isinstance(r, dict):
+                return r
+            return _unknown(f"built by {_short(value)}")
+        if isinstance(value.func, cst.Name):
+            bound = env.get(value.func.value)
+            if isinstance(bound, dict) and bound.get("kind") == "ref":
+                return bound["spec"]  # a layer class held in a variable / passed to a helper
+            if isinstance(bound, dict) and bound.get("kind") == UNKNOWN and bound.get("param"):
+                return {"kind": UNKNOWN, "reason": f"built by {_short(value)}", "call_of": bound["param"]}
         if name is not None and name[:1].isupper():
-            return {"kind": "class", "ref": name}  # resolved (or not) against all converted files
+            return {"kind": "class", "ref": name, **self._site_args(value, env, depth)}  # resolved against all files
+        if isinstance(value.func, cst.Name) and value.func.value not in env:
+            # `block(...)`, `norm_layer(dim)`: a class passed in; the construction site (or the default) decides
+            return {"kind": UNKNOWN, "reason": f"built by {_short(value)}", "call_of": value.func.value}
         return _unknown(f"built by {_short(value)}")
+
+    # -- layer classes and modules passed as arguments
+    def _ref(self, value, env: dict, depth: int):
+        """What an argument is, as a layer: a class (`BasicBlock`, `nn.LayerNorm`,
+        `partial(nn.LayerNorm, eps=1e-6)`) or a module instance (`Attention(dim)`); None otherwise."""
+        if isinstance(value, cst.Call) and dotted_name(value.func) in ("partial", "functools.partial") and value.args:
+            return self._ref(value.args[0].value, env, depth)
+        if isinstance(value, cst.Call):
+            spec = self._classify(value, env, depth)
+            return spec if isinstance(spec, dict) and spec.get("kind") != UNKNOWN or (
+                isinstance(spec, dict) and spec.get("call_of")) else None
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            name = dotted_name(value)
+            if isinstance(value, cst.Name):
+                bound = env.get(value.value)
+                if isinstance(bound, dict) and bound.get("kind") == "ref":
+                    return bound["spec"]
+                if isinstance(bound, dict) and bound.get("kind") not in (None, UNKNOWN, "alias"):
+                    return bound
+                if isinstance(bound, dict) and bound.get("param"):
+                    return {"kind": UNKNOWN, "reason": f"`{value.value}` passed in", "param": bound["param"]}
+            q = self.ctx.table.resolve(value)
+            if q is not None:
+                rule = self.ctx.rules.get(q)
+                if rule is not None and q.startswith("torch.nn.") and q not in MODULE_BASES:
+                    return {"kind": "layer", "torch": q}
+                return None
+            if name in self.local_classes:
+                return {"kind": "class", "ref": name}
+            if name is not None and name.split(".")[0] in self.user_imports:
+                head, _, rest = name.partition(".")
+                mod, orig = self.user_imports[head]
+                return {"kind": "class", "module": f"{mod}.{orig}" if orig and rest else mod,
+                        "name": rest or orig} if (rest or orig) and (rest or orig)[:1].isupper() else None
+        return None
+
+    def _site_args(self, call: cst.Call, env: dict, depth: int) -> dict:
+        """Arguments of a construction site that are layers or layer classes: {"args": {"0" | name: SPEC}}."""
+        args = {}
+        pos = 0
+        for a in call.args:
+            if a.star:
+                break
+            key = a.keyword.value if a.keyword is not None else str(pos)
+            if a.keyword is None:
+                pos += 1
+            spec = self._ref(a.value, env, depth)
+            if spec is not None:
+                args[key] = spec
+        return {"args": args} if args else {}
+
+    def _bind_params(self, fn: cst.FunctionDef, call: cst.Call, env: dict, depth: int, method: bool = False) -> dict:
+        """The environment a helper (method or function) body runs in: its parameters bound to the
+        layers or layer classes the call passes (`self._make_layer(block, 64, 2)`), else to the
+        caller's own parameters of that name, else to their defaults."""
+        params = [p for p in fn.params.params]
+        if method and params:
+            params = params[1:]
+        out: dict = {}
+        given: dict = {}
+        for i, a in enumerate(call.args):
+            if a.star:
+                break
+            if a.keyword is not None:
+                given[a.keyword.value] = a.value
+            elif i < len(params):
+                given[params[i].name.value] = a.value
+        for p in params + list(fn.params.kwonly_params):
+            name = p.name.value
+            value = given.get(name, p.default)
+            if value is None:
+                continue
+            spec = self._ref(value, env, depth)
+            if spec is not None:
+                instance = isinstance(value, cst.Call) and dotted_name(value.func) not in ("partial", "functools.partial")
+                out[name] = spec if instance else {"kind": "ref", "spec": spec}
+            elif isinstance(value, cst.Name) and isinstance(env.get(value.value), _ListVal):
+                out[name] = env[value.value]
+            elif isinstance(value, cst.Name) and value.value not in env:
+                out[name] = {"kind": UNKNOWN, "reason": f"`{value.value}` passed in", "param": value.value}
+        return out
 
     def _torch_call(self, q: str, call: cst.Call, env: dict, depth: int) -> dict | None:
         if q in PARAMETER:
@@ -625,12 +766,14 @@ def extract(module: cst.Module, ctx) -> dict:
 
     collect(module.body)
     local_names = {d.name.value for d in defs}
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    sites = _construction_sites(module, ctx, defs, local_names, user_imports, functions)
     for node in defs:
         ok, layer_base, bases = _is_model_class(node, ctx, known, user_imports)
         if not ok:
             continue
         known.add(node.name.value)
-        scanner = _ClassScanner(ctx, node, local_names, user_imports)
+        scanner = _ClassScanner(ctx, node, local_names, user_imports, functions)
         try:
             scanner.scan()
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
@@ -639,16 +782,34 @@ def extract(module: cst.Module, ctx) -> dict:
             scanner.open.append(f"not analysed ({type(exc).__name__}: {exc})")
         members = {}
         passed_in = {}
+        passed_from = {}
         for name, specs in scanner.members.items():
             specs = [_finish(s) for s in specs]
             merged = _choice(specs)
             if merged is not None and merged.get("passed_in"):
                 passed_in[name] = merged["reason"]  # self.x = x: usually a number, perhaps a module
+                if merged.get("param"):
+                    passed_from[name] = merged["param"]  # the construction site's argument decides
             elif merged is not None:
                 members[name] = merged
         entry: dict = {"class": node.name.value, "members": members}
         if passed_in:
             entry["passed_in"] = passed_in
+        if passed_from:
+            entry["passed_from"] = passed_from
+        try:
+            sig = scanner.init_signature()
+        except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError):
+            sig = {}
+        if sig.get("params") and (passed_from or sig.get("defaults") or any(
+                x.get("call_of") or x.get("param") for x in _walk_specs(entry))):
+            cands = sites.get(node.name.value, {})
+            cands = {k: v for k, v in cands.items() if k in sig["params"] or k.isdigit()}
+            if cands:
+                # what the construction sites in this file pass: the checkpoint chooses among them
+                sig["candidates"] = {(sig["params"][int(k)] if k.isdigit() and int(k) < len(sig["params"]) else k): v
+                                     for k, v in cands.items()}
+            entry["init"] = sig
         if bases:
             entry["bases"] = [_ref_of(b, local_names, user_imports) for b in bases]
         if layer_base:
@@ -661,6 +822,41 @@ def extract(module: cst.Module, ctx) -> dict:
     layers = sorted({s["torch"] for c in classes.values() for s in _walk_specs(c) if s.get("kind") == "layer"}
                     | {c["layer_base"] for c in classes.values() if c.get("layer_base")})
     return {"classes": classes, "layers": {q: layer_entry(q, ctx.rules) for q in layers}}
+
+
+def _construction_sites(module: cst.Module, ctx, defs, local_names, user_imports, functions) -> dict:
+    """class name -> {argument (position or keyword) -> [layer / layer class specs passed there]},
+    from every call of a class of this file (`ResNet(BasicBlock, [2, 2, 2, 2])` in a builder)."""
+    out: dict[str, dict[str, list]] = {}
+    if not defs:
+        return out
+    scanner = _ClassScanner(ctx, defs[0], local_names, user_imports, functions)
+
+    def site(node: cst.Call) -> None:
+        name = dotted_name(node.func)
+        if name not in local_names:
+            return
+        try:
+            args = scanner._site_args(node, {}, 2).get("args", {})
+        except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError):
+            return
+        for k, spec in args.items():
+            lst = out.setdefault(name, {}).setdefault(k, [])
+            if spec not in lst:
+                lst.append(spec)
+
+    calls = getattr(ctx, "name_calls", None)
+    if calls is not None:  # collected by the conversion's own walk of this module
+        for node in calls:
+            site(node)
+        return out
+
+    class Sites(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            site(node)
+
+    module.visit(Sites())
+    return out
 
 
 def _ref_of(name: str, local_names: set[str], user_imports) -> dict:
@@ -676,7 +872,8 @@ def _ref_of(name: str, local_names: set[str], user_imports) -> dict:
 
 
 def _walk_specs(entry: dict):
-    stack = list(entry.get("members", {}).values())
+    stack = list(entry.get("members", {}).values()) + list(entry.get("init", {}).get("defaults", {}).values())
+    stack += [x for v in entry.get("init", {}).get("candidates", {}).values() for x in v]
     while stack:
         s = stack.pop()
         if not isinstance(s, dict):
@@ -686,6 +883,7 @@ def _walk_specs(entry: dict):
         if s.get("any"):
             stack.append(s["any"])
         stack += s.get("options", [])
+        stack += list(s.get("args", {}).values())
 
 
 def layer_entry(q: str, rules) -> dict:
@@ -704,6 +902,8 @@ def layer_entry(q: str, rules) -> dict:
         entry["transforms"] = dict(rule.param_transforms)
     if rule.fill_params:
         entry["fill"] = dict(rule.fill_params)
+    if rule.members:
+        entry["members"] = dict(rule.members)  # layers inside it, each with its own renames
     if rule.nested_params == "batch_norm":
         bn = rules.get("torch.nn.BatchNorm2d")
         entry["nested_batch_norm"] = {k: v for k, v in bn.params.items()}
@@ -716,7 +916,6 @@ def layer_entry(q: str, rules) -> dict:
 def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
     """One map for a run: class keys ``relative/path.py:Class``, class references resolved across
     files (same file first, then imports, then a unique class of that name anywhere)."""
-    from .checkpoint import TENSOR_TRANSFORMS
 
     files = {rel: data for rel, data in per_file}
     by_name: dict[str, list[str]] = {}
@@ -759,7 +958,10 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
             if key is None:
                 label = spec.get("ref") or f"{spec.get('module')}.{spec.get('name')}"
                 return _unknown(f"{label}(...) is not a model class among the converted files")
-            return {"kind": "class", "class": key}
+            out = {"kind": "class", "class": key}
+            if spec.get("args"):
+                out["args"] = {k: fix(v, rel) for k, v in spec["args"].items()}
+            return out
         out = dict(spec)
         if "items" in out:
             out["items"] = {k: fix(v, rel) for k, v in out["items"].items()}
@@ -791,6 +993,15 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
                 e["open"] = entry["open"]
             if entry.get("passed_in"):
                 e["passed_in"] = entry["passed_in"]
+            if entry.get("passed_from"):
+                e["passed_from"] = entry["passed_from"]
+            if entry.get("init"):
+                e["init"] = dict(entry["init"])
+                if entry["init"].get("defaults"):
+                    e["init"]["defaults"] = {k: fix(v, rel) for k, v in entry["init"]["defaults"].items()}
+                if entry["init"].get("candidates"):
+                    e["init"]["candidates"] = {k: [fix(x, rel) for x in v]
+                                               for k, v in entry["init"]["candidates"].items()}
             classes[f"{rel}:{cname}"] = e
     transforms = {name: TENSOR_TRANSFORMS[name] for entry in layers.values()
                   for name in entry.get("transforms", {}).values() if name in TENSOR_TRANSFORMS}
@@ -823,7 +1034,7 @@ def write_param_map(report, path: str) -> bool:
     root = os.path.dirname(paths[0]) if len(paths) == 1 else os.path.commonpath([os.path.dirname(p) for p in paths])
     per_file = [(os.path.relpath(p, root).replace(os.sep, "/"), f.param_map) for p, f in zip(paths, files)]
     data = merge(per_file, root)
-    from .pipeline import write_atomic
+    from .fileio import write_atomic
 
     write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
     return True

@@ -14,9 +14,9 @@ import libcst as cst
 from .context import FileContext, Untranslated
 from .names import TORCH_ROOTS, dotted_name
 from .param_map import naming_fix_signal
-from .transforms import calls, classes, imports, markers, methods, runtime, training
+from .transforms import calls, classes, imports, markers, methods, no_grad, runtime, training
 from .transforms.decorators import ReferenceCounter, without_decorators
-from .transforms.narrowing import class_name_literal_fix, class_name_source, narrowing_of
+from .transforms.narrowing import local_layers, class_name_literal_fix, class_name_source, narrowing_of
 
 
 
@@ -36,6 +36,7 @@ class Converter(cst.CSTTransformer):
     def __init__(self, ctx: FileContext, convert_methods: bool = True):
         super().__init__()
         self.ctx = ctx
+        ctx.name_calls = []
         self.convert_methods = convert_methods
         self._hooks: dict[tuple, object] = {}  # see _hook
         self._dropped_decorators: set[cst.Decorator] = set()
@@ -44,7 +45,7 @@ class Converter(cst.CSTTransformer):
         self._narrowing_blocks: dict[cst.IndentedBlock, dict] = {}  # see visit_If
         self._narrowed: list[dict] = []  # the narrowings of the blocks being visited
         self.kinds = methods.Kinds()
-        self.known_cells: set[str] = set()
+        self.known_cells: set[str] = set(ctx.table.external_cells)  # model classes (also from other modules)
         self.scopes: list[_Scope] = []
         # Node sets hold the nodes themselves (libcst nodes hash by identity), which keeps
         # them alive: a set of id()s could match a new node that reuses a freed address.
@@ -77,6 +78,10 @@ class Converter(cst.CSTTransformer):
         self.fresh_names: set[str] = set()
         self._param_renames: list[dict] = []  # per class: member -> {torch param: MindSpore param}
         self._call_renames: list[dict] = []  # per class: member -> {forward keyword: construct keyword}
+        self._shadows: dict | None = None  # scope node -> torch aliases shadowed there (see visit_Module)
+        self._mixins: set[str] = set()  # plain classes with a forward that model classes derive from
+        self._shadow_stack: list[frozenset] = []
+        self._outer_fors: set = set()
 
     # ---- dispatch: libcst looks up visit_<Type> by formatting a name and getattr for every node
     # and every field of it; one dict lookup per (type, field) is the same thing, cheaper ---------
@@ -218,6 +223,9 @@ class Converter(cst.CSTTransformer):
             return False
         return True
 
+    def leave_Try(self, original_node, updated_node):
+        return imports.import_fallback(original_node, updated_node)
+
     def leave_SimpleString(self, original_node, updated_node):
         new = self._literal_fixes.get(original_node)
         return updated_node if new is None else updated_node.with_changes(value=new)
@@ -303,15 +311,16 @@ class Converter(cst.CSTTransformer):
             # after the rest of the import block, so helpers run with the user's `import numpy as np`
             # (which the converter then does not repeat) already done
             # (found by the last one: a removed import's comments may have moved onto the first)
-            end = after = new_body.index(helpers[-1]) + 1
+            end = after = _index_of(new_body, helpers[-1]) + 1
             start = end - len(helpers)
             while after < len(new_body) and _is_import_line(new_body[after]):
                 after += 1
             if after > end:
                 new_body[start:after] = new_body[end:after] + new_body[start:end]
-            end = new_body.index(helpers[-1]) + 1
+            end = _index_of(new_body, helpers[-1]) + 1
             before = new_body[end] if end < len(new_body) else None
-            runtime.space_after(new_body, end)
+            if len(helpers) > 1 or not runtime.is_placeholder(helpers[-1]):
+                _space_after(new_body, end)  # after the guarded torch imports
             if before in self.pending_training:  # the statement after the helpers is a new node now
                 self.pending_training.discard(before)
                 self.pending_training.add(new_body[end])
@@ -326,6 +335,8 @@ class Converter(cst.CSTTransformer):
             module = module.visit(training.LeftoverRewriter(self.ctx, self, pending))
             if kept and not self._guarded_torch_imports:
                 module = self._refresh_guard(module, kept)
+        if "grad_mode" in self.ctx.helpers_needed:  # no-grad blocks where nothing is differentiated go
+            module = no_grad.drop_no_grad(module, self.known_cells)
         return module
 
     def _refresh_guard(self, module, kept: list[str]):
@@ -341,11 +352,7 @@ class Converter(cst.CSTTransformer):
                 if still:
                     body[i] = _guarded_imports(still).with_changes(leading_lines=stmt.leading_lines)
                 else:
-                    del body[i]
-                    # and the helper only the guard used
-                    body = [b for b in body if not runtime.is_placeholder(b, "missing_module")]
-                    if "missing_module" in self.ctx.helpers_inserted:
-                        self.ctx.helpers_inserted.remove("missing_module")
+                    del body[i]  # (the helper only the guard used is then not imported)
                 break
         return module.with_changes(body=body)
 
@@ -382,7 +389,67 @@ class Converter(cst.CSTTransformer):
                 if not kept:
                     return cst.RemoveFromParent()
                 return updated_node.with_changes(names=kept)
+        if self.ctx.table.external and not isinstance(updated_node.names, cst.ImportStar) and self._depth == 0:
+            return self._without_torch_names(updated_node)
         return imports.strip_torch(updated_node)
+
+    def _without_torch_names(self, node):
+        """`from .parts import nn, DoubleConv`: `nn` is torch.nn there, and the converted module no
+        longer binds it (its torch imports went); uses here are converted like those of a torch
+        import, so the name goes from the import (project.py)."""
+        keep = [a for a in node.names
+                if (a.asname.name.value if a.asname is not None else dotted_name(a.name)) not in self.ctx.table.external]
+        if len(keep) == len(node.names):
+            return imports.strip_torch(node)
+        self.ctx.translated()
+        if not keep:
+            return cst.RemoveFromParent()
+        keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return node.with_changes(names=keep)
+
+    # ---- scopes: a local binding shadows a torch alias inside its scope (scopes.py) -----------
+    def visit_Module(self, node) -> None:
+        from .scopes import shadow_map
+
+        self._shadows = shadow_map(node, self.ctx.source, self.ctx)
+        self._shadow_stack: list[frozenset] = []
+        self._outer_fors: set = set()
+        self._mixins = classes.forward_mixins(node, self.ctx.table, self.ctx.rules, self.known_cells)
+
+    def _enter_scope(self, node) -> None:
+        if self._shadows is not None:
+            self._shadow_stack.append(self.ctx.table.shadowed)
+            self.ctx.table.shadowed = self._shadows.get(node, self.ctx.table.shadowed)
+
+    def _leave_scope(self, node) -> None:
+        if self._shadows is not None:
+            self.ctx.table.shadowed = self._shadow_stack.pop()
+
+    # a function's decorators, defaults and annotations are evaluated outside it: its body is its scope
+    visit_FunctionDef_body = visit_ClassDef_body = visit_Lambda_body = _enter_scope
+    leave_FunctionDef_body = leave_ClassDef_body = leave_Lambda_body = _leave_scope
+
+    def visit_ListComp(self, node) -> None:
+        if self._shadows is not None:
+            self._enter_scope(node)
+            self._outer_fors.add(node.for_in)
+
+    def leave_ListComp(self, original_node, updated_node):
+        self._leave_scope(original_node)
+        return updated_node
+
+    visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp
+    leave_SetComp = leave_DictComp = leave_GeneratorExp = leave_ListComp
+
+    # the first iterable of a comprehension is evaluated outside it
+    def visit_CompFor_iter(self, node) -> None:
+        if self._shadows is not None and node in self._outer_fors:
+            self._shadow_stack.append(self.ctx.table.shadowed)
+            self.ctx.table.shadowed = self._shadow_stack[-2]
+
+    def leave_CompFor_iter(self, node) -> None:
+        if self._shadows is not None and node in self._outer_fors:
+            self.ctx.table.shadowed = self._shadow_stack.pop()
 
     # ---- classes and functions ----------------------------------------------------------
     def visit_ClassDef(self, node) -> None:
@@ -421,6 +488,10 @@ class Converter(cst.CSTTransformer):
         self.scopes.append(scope)
         self.kinds.push()  # the body sees the module's kinds; parameters shadow them
         methods.bind_parameters(node, self.kinds)
+        local = local_layers(self.ctx, node)
+        if local and isinstance(node.body, cst.IndentedBlock):
+            # `bn = nn.BatchNorm2d(c); nn.init.zeros_(bn.weight)`: bn.gamma in this function
+            self._narrowing_blocks[node.body] = {**self._narrowing_blocks.get(node.body, {}), **local}
 
     def definitely_bound(self) -> set[str] | None:
         """In a function: its parameters and the names its top-level simple statements and
@@ -455,7 +526,7 @@ class Converter(cst.CSTTransformer):
             updated_node = _in_training_mode(original_node, updated_node, scope.init_of)
         updated_node = without_decorators(updated_node, self._dropped_decorators)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
-                and self.scopes[-1].is_cell:
+                and (self.scopes[-1].is_cell or self.scopes[-1].name in self._mixins and len(self.scopes) == 1):
             self.ctx.translated()
             return updated_node.with_changes(name=cst.Name("construct"))
         return updated_node
@@ -533,7 +604,7 @@ class Converter(cst.CSTTransformer):
         return True
 
     def visit_Name(self, node) -> None:
-        if not self._not_a_reference and node.value in self.ctx.table.aliases:
+        if not self._not_a_reference and self.ctx.table.is_alias(node.value):
             self.ctx.count_reference(node, node.value)
 
     def leave_Attribute(self, original_node, updated_node):
@@ -573,8 +644,8 @@ class Converter(cst.CSTTransformer):
             return updated_node.with_changes(value=self._einops_layers[original_node.value])
         if original_node in self._binding_names:
             return updated_node
-        if self._not_a_reference or original_node.value not in self.ctx.table.aliases \
-                and not self.ctx.table.star_modules:
+        if self._not_a_reference or not self.ctx.table.is_alias(original_node.value) \
+                and (not self.ctx.table.star_modules or original_node.value in self.ctx.table.shadowed):
             return updated_node
         if original_node in self._call_funcs:
             return updated_node
@@ -625,7 +696,11 @@ class Converter(cst.CSTTransformer):
             self.ctx.translated()
             return calls.render_code(self.ctx, rule.template)
         if _is_package_reference(qualified):
-            return updated
+            if self._type_checks or self._not_a_reference:
+                return updated
+            # `getattr(torch, "compiler", None)`: the module itself as a value; its import must stay
+            self.ctx.untranslated(qualified, "the torch package itself used as a value", original)
+            return self.ctx.torch_reference(qualified, local) or updated
         reason = rule.unsupported if rule is not None and rule.unsupported else (
             "translated only as a decorator (which is removed)" if rule is not None and rule.decorator
             else "only its calls are translated" if rule is not None else "no MindSpore mapping known")
@@ -633,7 +708,7 @@ class Converter(cst.CSTTransformer):
         return self.ctx.torch_reference(qualified, local) or updated
 
     def _star(self, local: str | None) -> str | None:
-        if local is None or "." in local:
+        if local is None or "." in local or local in self.ctx.table.shadowed:
             return None
         for mod in self.ctx.table.star_modules:
             if self.ctx.rules.get(f"{mod}.{local}") is not None:
@@ -651,6 +726,8 @@ class Converter(cst.CSTTransformer):
         if self.convert_methods:
             self._format_call(node)
         self._call_funcs.add(node.func)
+        if isinstance(node.func, cst.Name):
+            self.ctx.name_calls.append(node)  # construction sites, for the parameter map (no second walk)
         if training.closure_step(node):
             self.closure_steps.add(dotted_name(node.func.value))
         self._call_marks.append((len(self.ctx.findings), len(self.ctx.torch_refs_left)))
@@ -925,6 +1002,24 @@ def _next_of_a_list(call) -> bool:
     return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _LIST_METHODS
 
 
+def _index_of(body: list, stmt) -> int:
+    """Where an inserted statement is: the placeholder of the helper import may have become a new
+    node (a removed import's comments moved onto it)."""
+    for i, s in enumerate(body):
+        if s is stmt or (runtime.is_placeholder(stmt) and runtime.is_placeholder(s)):
+            return i
+    raise ValueError("an inserted statement is missing from the module")
+
+
+def _space_after(body: list, index: int) -> None:
+    """Two blank lines between inserted code and the user's next statement."""
+    if index < len(body):
+        stmt = body[index]
+        blank = sum(1 for l in stmt.leading_lines[:2] if l.comment is None)
+        if blank < 2:
+            body[index] = stmt.with_changes(leading_lines=[cst.EmptyLine()] * (2 - blank) + list(stmt.leading_lines))
+
+
 def _is_import_line(stmt) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
 
@@ -1087,8 +1182,13 @@ GUARD_COMMENT = "# ms-migrate: torch is needed only by the uses marked untransla
 def _guarded_imports(lines: list[str]) -> cst.BaseStatement:
     """The torch imports kept for untranslated uses, in a try: without torch installed the file
     still imports and runs, and only those uses fail (MsMissingModule raises ImportError)."""
-    roots = sorted({l.split()[1].split(".")[0] for l in lines})
-    body = "".join(f"    {l}\n" for l in lines)
+    roots = sorted({l.split()[1].split(".")[0] for l in lines}, key=lambda r: (r != "torch", r))
+    first = [l for l in lines if l.split()[1].split(".")[0] == roots[0]]
+    body = "".join(f"    {l}\n" for l in first)
+    for r in roots[1:]:
+        # each other package in its own try: torchvision failing to import must not cost torch
+        inner = "".join(f"        {l}\n" for l in lines if l.split()[1].split(".")[0] == r)
+        body += f"    try:\n{inner}    except ImportError:\n        {r} = MsMissingModule({r!r})\n"
     fallback = "".join(f"    {r} = MsMissingModule({r!r})\n" for r in roots)
     return cst.parse_statement(f"try:  {GUARD_COMMENT}\n{body}except ImportError:\n{fallback}")
 

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from migrator.verify import randomize_constants
+
 from ckpt_models import ARCHS, BLOCKS, MODELS
 from equivalence import compare, make_inputs
 
@@ -50,21 +52,8 @@ def converted(tmp_path_factory):
     return base, torch_mod, ms_mod
 
 
-def randomize(model, seed=0):
-    """Random values for every tensor torch initialises to a constant (BatchNorm statistics, norm
-    weights and biases, PReLU slopes, parameters made with ones/zeros): a wrong mapping or a
-    wrong normalisation cannot hide. Weights keep torch's own random initialisation."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point() or (t.numel() > 1 and t.min() != t.max()):
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=g) * 1.5 + 0.5)
-            else:
-                t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+# random values for what torch initialises to a constant (BatchNorm statistics, norm weights...)
+randomize = randomize_constants
 
 
 def ms_state(net):

@@ -39,6 +39,9 @@ CASES = [
     ("word_language_model_rnn_noinit", *WLM, ("RNN_TANH", 30, 8, 8, 2), WLM_IN, "init_weights"),
     ("word_language_model_gru", *WLM, ("GRU", 30, 8, 8, 2), WLM_IN, None),
     ("word_language_model_tied_noinit", *WLM, ("RNN_TANH", 30, 8, 8, 2, 0.5, True), WLM_IN, "init_weights"),
+    # a subclass of nn.Transformer: names inside its encoder's layers (linear1 -> dense1, norm1.weight -> gamma)
+    ("word_language_model_transformer", "word_language_model", "model.py", "TransformerModel", (30, 16, 2, 32, 2),
+     {"src": "randint(0, 30, (5, 2))"}, None),
 ]
 
 

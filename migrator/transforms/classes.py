@@ -29,7 +29,7 @@ def is_cell_class(node: cst.ClassDef, table: ImportTable, rules: RuleSet, known_
                 return True  # subclass of a torch layer (class MyConv(nn.Conv2d))
             continue
         name = dotted_name(base)
-        if name in known_cells:
+        if name in known_cells or name in table.external_cells:  # (a model class of another module)
             return True
         if name is not None and name not in NOT_MODULE_BASES:
             unknown_base = True
@@ -41,3 +41,22 @@ def is_cell_class(node: cst.ClassDef, table: ImportTable, rules: RuleSet, known_
 def _has_forward(node: cst.ClassDef) -> bool:
     body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
     return any(isinstance(s, cst.FunctionDef) and s.name.value == "forward" for s in body)
+
+
+def forward_mixins(module: cst.Module, table: ImportTable, rules: RuleSet, known_cells: set[str]) -> set[str]:
+    """Top-level plain classes with a `forward` that a model class of the file derives from
+    (`class DistillableViT(DistillMixin, ViT)`): MindSpore calls `construct`, so their `forward`
+    is renamed too, or the model would run its other base's construct instead."""
+    defs = [s for s in module.body if isinstance(s, cst.ClassDef)]
+    if len(defs) < 2:
+        return set()
+    known = set(known_cells)
+    plain: set[str] = set()
+    out: set[str] = set()
+    for node in defs:
+        if is_cell_class(node, table, rules, known):
+            known.add(node.name.value)
+            out |= {dotted_name(a.value) for a in node.bases if a.keyword is None} & plain
+        elif _has_forward(node):
+            plain.add(node.name.value)
+    return out

@@ -396,3 +396,32 @@ def layer_norm_layer(ctx, rule, call, receiver):
     runtime.require(ctx, "function_cell")
     runtime.require(ctx, "layer_norm")
     return _fill(ctx, f"FunctionCell(layer_norm, normalized_shape={v['normalized_shape']}, eps={v['eps']})", {})
+
+
+def _plain_cells(node) -> bool:
+    """A list display (or list comprehension) whose items are all layer calls: CellList takes it."""
+    import libcst as cst
+
+    if isinstance(node, cst.List):
+        return all(isinstance(el, cst.Element) and isinstance(el.value, cst.Call) for el in node.elements)
+    if isinstance(node, cst.ListComp):
+        return isinstance(node.elt, cst.Call)
+    return False
+
+
+@handler("module_list")
+def module_list(ctx, rule, call, receiver):
+    """nn.ModuleList: mindspore.nn.CellList when its argument is a list of layer calls (or none);
+    otherwise (a tuple, a generator, a variable, None entries, `x if c else None`) the MsModuleList
+    helper, a CellList that takes what torch's ModuleList takes, with torch's indices and names."""
+    import dataclasses
+
+    from . import calls, runtime
+
+    args = [a for a in call.args if a.keyword is None or a.keyword.value == "modules"]
+    if len(args) != len(call.args) or any(a.star for a in args):
+        raise Untranslated("ModuleList(*args/**kwargs)")
+    if not args or _plain_cells(args[0].value):
+        return calls.apply_rule(ctx, dataclasses.replace(rule, handler=None), call, receiver)
+    runtime.require(ctx, "cell_list")
+    return _fill(ctx, f"MsModuleList({_code(args[0].value)})", {})

@@ -60,7 +60,8 @@ def import_lines(ctx: FileContext) -> list[str]:
 
 def _already_imported(source: str, line: str) -> bool:
     # A second run over converted code must not add the same import again.
-    return any(l.strip() == line for l in source.splitlines())
+    # at module level only: `import numpy as np` inside a function binds nothing at the top
+    return any(l.rstrip() == line for l in source.splitlines())
 
 
 def make_lines(lines: list[str], first: cst.SimpleStatementLine | None) -> list[cst.SimpleStatementLine]:
@@ -80,3 +81,50 @@ def insertion_index(body) -> int:
             isinstance(s, cst.ImportFrom) and module_name(s.module) == "__future__" for s in body[i].body):
         i += 1
     return i
+
+
+_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError", "Exception")
+
+
+def import_fallback(original: cst.Try, updated: cst.Try):
+    """``try: from torch import _assert / except ImportError: def _assert(...)``: the torch import
+    goes, so the name would be bound nowhere (and a module importing it from here fails). When
+    nothing but torch imports was in the ``try`` and a handler catches ImportError, its fallback
+    is what the converted program runs: the statement becomes the handler's body. Kept as is
+    when the handler raises (a version check) or the ``try`` has ``else``/``finally``."""
+    if not isinstance(original.body, cst.IndentedBlock) or updated.orelse is not None or updated.finalbody is not None:
+        return updated
+    had_torch = False
+    for stmt in original.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return updated
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None \
+                    and module_name(small.module).split(".", 1)[0] in TORCH_ROOTS:
+                had_torch = True
+            elif isinstance(small, cst.Import) and all(is_torch_alias(a) for a in small.names):
+                had_torch = True
+            else:
+                return updated
+    if not had_torch or not isinstance(updated.body, cst.IndentedBlock):
+        return updated
+    if any(not (isinstance(st, cst.SimpleStatementLine) and all(isinstance(x, cst.Pass) for x in st.body))
+           for st in updated.body.body):
+        return updated  # something (a MindSpore import) is left in the try
+    for h in updated.handlers:
+        names = []
+        if h.type is None:
+            names = ["ImportError"]
+        elif isinstance(h.type, cst.Tuple):
+            names = [module_name(e.value) if isinstance(e.value, (cst.Name, cst.Attribute)) else "" for e in h.type.elements]
+        elif isinstance(h.type, (cst.Name, cst.Attribute)):
+            names = [module_name(h.type)]
+        if not any(n in _IMPORT_ERRORS for n in names) or h.name is not None:
+            continue
+        body = list(h.body.body) if isinstance(h.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=h.body.body)]
+        if any(isinstance(st, cst.SimpleStatementLine) and any(isinstance(x, cst.Raise) for x in st.body) for st in body):
+            return updated
+        if body:
+            body[0] = body[0].with_changes(leading_lines=[*updated.leading_lines, *body[0].leading_lines])
+        return cst.FlattenSentinel(body)
+    return updated
