@@ -1,9 +1,12 @@
 """torch.utils.data.DataLoader on mindspore.dataset.
 
-Map-style and iterable datasets go through mindspore.dataset.GeneratorDataset(...).batch(...);
-a MindSpore dataset (from a converted torchvision dataset) is batched directly. Iterating yields
-what the torch loop expects: a tuple of Tensors per batch (a Tensor for one-column samples, a
-dict for dict samples). A custom collate_fn is honoured by batching in Python.
+A MindSpore dataset (from a converted torchvision dataset) is batched by its pipeline. A Python
+dataset (map-style or iterable) is read and batched in the caller's thread, as torch's loader
+does with num_workers=0: the user's __getitem__ may build MindSpore tensors, and MindSpore
+operations running in a pipeline thread while the main thread takes gradients crash the process.
+Batches are collated as torch's default_collate does (a list per sample tuple, a dict per dict,
+Tensors stacked; a custom collate_fn gets the list of samples), and sampler= (any iterable of
+indices: torch's samplers, the user's), batch_sampler=, shuffle and drop_last are honoured.
 """
 import copy
 import math
@@ -19,13 +22,16 @@ class MsDataLoader:
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
                  pin_memory_device="", in_order=True):
         if batch_sampler is not None:
-            raise NotImplementedError("DataLoader(batch_sampler=...) has no MindSpore counterpart here")
+            batch_size, drop_last = None, False
+        self.batch_sampler = batch_sampler
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, bool(shuffle)
         self.sampler, self.collate_fn, self.drop_last = sampler, collate_fn, drop_last
         self.num_workers = num_workers
         self._ds = None  # built once: a MindSpore pipeline node may have only one consumer
 
     def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         if self.sampler is not None and hasattr(self.sampler, "__len__"):
             n = len(self.sampler)  # a DistributedSampler's share, say
         elif isinstance(self.dataset, mindspore.dataset.Dataset):
@@ -37,9 +43,12 @@ class MsDataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        if self.collate_fn is not None:
+        if not isinstance(self.dataset, mindspore.dataset.Dataset):
             yield from self._python_batches()
             return
+        if self.collate_fn is not None or self.batch_sampler is not None:
+            raise NotImplementedError("DataLoader(collate_fn=... or batch_sampler=...) over a MindSpore dataset "
+                                      "(a converted torchvision dataset): iterate it and batch in Python")
         if self._ds is None:
             self._ds = self._pipeline()
         if getattr(self, "_reseed", False):  # a shuffle buffer repeats its order under a fixed seed
@@ -63,21 +72,6 @@ class MsDataLoader:
                     ds = ds.shuffle(min(max(1, ds.get_dataset_size()), 10000))
                     self._reseed = True
             self._columns, self._kind = ds.get_col_names(), "tuple"
-        else:
-            first = self.dataset[0] if hasattr(self.dataset, "__getitem__") else next(iter(self.dataset))
-            if isinstance(first, dict):
-                self._columns, self._kind = list(first), "dict"
-            elif isinstance(first, (tuple, list)):
-                self._columns, self._kind = [f"column{i}" for i in range(len(first))], "tuple"
-            else:
-                self._columns, self._kind = ["column0"], "single"
-            source = _Source(self.dataset, self._kind, self._columns)
-            sampler = self.sampler
-            if sampler is None and self.shuffle and hasattr(self.dataset, "__getitem__"):
-                sampler = _Shuffled(len(self.dataset))
-            ds = mindspore.dataset.GeneratorDataset(  # shuffle=False: GeneratorDataset would shuffle by default
-                source, column_names=self._columns, sampler=sampler, num_parallel_workers=1, python_multiprocessing=False,
-                shuffle=False if sampler is None and hasattr(self.dataset, "__getitem__") else None)
         if self.batch_size is not None:
             ds = ds.batch(self.batch_size, drop_remainder=self.drop_last)
         return ds
@@ -90,16 +84,84 @@ class MsDataLoader:
         return tuple(row)
 
     def _python_batches(self):
+        collate = self.collate_fn or (_convert if self.batch_size is None and self.batch_sampler is None
+                                      else _collate)
+        if not hasattr(self.dataset, "__getitem__") or not hasattr(self.dataset, "__len__"):  # iterable
+            if self.batch_size is None:
+                for sample in self.dataset:
+                    yield collate(sample)
+                return
+            for batch in _chunks(iter(self.dataset), self.batch_size):
+                if self.drop_last and len(batch) < self.batch_size:
+                    return
+                yield collate(batch)
+            return
+        if self.batch_sampler is not None:
+            for indices in self.batch_sampler:
+                yield collate([self.dataset[int(i)] for i in indices])
+            return
         n = len(self.dataset)
         order = self.sampler if self.sampler is not None else np.random.permutation(n) if self.shuffle else range(n)
-        batch = []
-        for i in order:
-            batch.append(self.dataset[int(i)])
-            if len(batch) == self.batch_size:
-                yield self.collate_fn(batch)
-                batch = []
-        if batch and not self.drop_last:
-            yield self.collate_fn(batch)
+        if self.batch_size is None:
+            for i in order:
+                yield collate(self.dataset[int(i)])
+            return
+        for batch in _chunks((self.dataset[int(i)] for i in order), self.batch_size):
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            yield collate(batch)
+
+
+def _chunks(items, size):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _convert(sample):
+    """torch's default_convert (batch_size=None): arrays become tensors, containers are kept."""
+    if isinstance(sample, np.ndarray) and sample.dtype.kind not in "USO":
+        return mindspore.Tensor(sample)
+    if isinstance(sample, dict):
+        return {k: _convert(v) for k, v in sample.items()}
+    if isinstance(sample, tuple) and hasattr(sample, "_fields"):
+        return type(sample)(*(_convert(v) for v in sample))
+    if isinstance(sample, (list, tuple)):
+        return type(sample)(_convert(v) for v in sample)
+    return sample
+
+
+def _collate(batch):
+    """torch's default_collate with MindSpore tensors: tensors and arrays stacked, Python ints
+    int64, floats float64, bools bool, strings kept in a list, containers collated per field."""
+    first = batch[0]
+    if isinstance(first, mindspore.Tensor):
+        return mindspore.Tensor(np.stack([b.asnumpy() for b in batch]))
+    if isinstance(first, (np.ndarray, np.generic)) and np.asarray(first).dtype.kind not in "USO":
+        return mindspore.Tensor(np.stack([np.asarray(b) for b in batch]))
+    if isinstance(first, bool):
+        return mindspore.Tensor(np.array(batch, dtype=np.bool_))
+    if isinstance(first, int):
+        return mindspore.Tensor(np.array(batch, dtype=np.int64))
+    if isinstance(first, float):
+        return mindspore.Tensor(np.array(batch, dtype=np.float64))
+    if isinstance(first, (str, bytes)):
+        return list(batch)
+    if isinstance(first, dict):
+        return {k: _collate([b[k] for b in batch]) for k in first}
+    if isinstance(first, tuple) and hasattr(first, "_fields"):  # a namedtuple
+        return type(first)(*(_collate(list(s)) for s in zip(*batch)))
+    if isinstance(first, (list, tuple)):
+        if any(len(b) != len(first) for b in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        return [_collate(list(s)) for s in zip(*batch)]
+    raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
+                    f"found {type(first)}")
 
 
 class _Shuffled(mindspore.dataset.Sampler):
@@ -133,36 +195,6 @@ def _source_of(ds):
             raise NotImplementedError("DataLoader(sampler=...) over a combined MindSpore dataset")
         ds = ds.children[0]
     return ds
-
-
-class _Source:
-    """Samples as numpy arrays, as GeneratorDataset wants them."""
-
-    def __init__(self, dataset, kind, columns):
-        self.dataset, self.kind, self.columns = dataset, kind, columns
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, index):
-        return self._row(self.dataset[int(index)])
-
-    def __iter__(self):
-        for sample in self.dataset:
-            yield self._row(sample)
-
-    def _row(self, sample):
-        if self.kind == "single":
-            return (_numpy(sample),)
-        if self.kind == "dict":
-            return tuple(_numpy(sample[c]) for c in self.columns)
-        return tuple(_numpy(v) for v in sample)
-
-
-def _numpy(value):
-    if isinstance(value, mindspore.Tensor):
-        return value.asnumpy()
-    return np.asarray(value)
 
 
 class MsTensorDataset:

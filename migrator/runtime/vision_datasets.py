@@ -22,6 +22,24 @@ def _find(root, names, subdirs):
                             "does not download them: fetch them with torchvision once, or by hand")
 
 
+def _indexable(ds, images, labels, transform, target_transform):
+    """`train_data[i]` and `len(train_data)` as on torchvision's dataset: the pipeline object
+    also answers them, with the transforms applied to sample i in the caller's thread."""
+    def getitem(self, i):
+        image, label = images[int(i)], int(labels[int(i)])
+        if transform is not None:
+            image = transform(image)
+            if isinstance(image, np.ndarray) and image.dtype.kind in "biuf":  # after ToTensor: a tensor
+                image = mindspore.Tensor(image)
+        if target_transform is not None:
+            label = target_transform(label)
+        return image, label
+
+    cls = type(ds)
+    ds.__class__ = type(cls.__name__, (cls,), {"__getitem__": getitem, "__len__": lambda self: len(labels)})
+    return ds
+
+
 def _finish(ds, transform, target_transform):
     if transform is not None:
         ds = ds.map(operations=transform, input_columns="image")
@@ -54,8 +72,13 @@ def ms_mnist(root, train=True, transform=None, target_transform=None, download=F
     cls = mindspore.dataset.MnistDataset if _kind == "MNIST" else mindspore.dataset.FashionMnistDataset
     ds = _finish(cls(folder, usage="train" if train else "test", shuffle=False), transform, target_transform)
     # torchvision's attributes beside the pipeline: the raw images (N x 28 x 28 uint8) and int64 labels
-    ds.data = mindspore.Tensor(_read_idx(os.path.join(folder, names[0])))
-    ds.targets = mindspore.Tensor(_read_idx(os.path.join(folder, names[1])).astype(np.int64))
+    images, labels = _read_idx(os.path.join(folder, names[0])), _read_idx(os.path.join(folder, names[1]))
+    ds = _indexable(ds, images, labels, transform, target_transform)
+    ds.data = mindspore.Tensor(images)
+    ds.targets = mindspore.Tensor(labels.astype(np.int64))
+    # torchvision's deprecated names of the same
+    ds.train_data = ds.test_data = ds.data
+    ds.train_labels = ds.test_labels = ds.targets
     ds.classes = list(_MNIST_CLASSES[_kind])
     ds.class_to_idx = {c: i for i, c in enumerate(ds.classes)}
     return ds
@@ -89,8 +112,12 @@ class _Cifar10Py:
 def ms_cifar10(root, train=True, transform=None, target_transform=None, download=False):
     names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     folder = _find(root, names, [("cifar-10-batches-py",), ()])
-    ds = mindspore.dataset.GeneratorDataset(_Cifar10Py(folder, train), column_names=["image", "label"], shuffle=False)
-    return _finish(ds, transform, target_transform)
+    source = _Cifar10Py(folder, train)
+    ds = mindspore.dataset.GeneratorDataset(source, column_names=["image", "label"], shuffle=False)
+    ds = _indexable(_finish(ds, transform, target_transform), source.images, source.labels, transform,
+                    target_transform)
+    ds.data, ds.targets = source.images, source.labels.tolist()
+    return ds
 
 
 def ms_image_folder(root, transform=None, target_transform=None):

@@ -97,6 +97,7 @@ def choose_template(rule: Rule, bound: Bound | None) -> str | None:
 
 def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     """Translate ``call`` by ``rule``; raises Untranslated when it cannot."""
+    call = _legacy_reduction(rule, call)
     result = _apply_rule(ctx, rule, call, receiver)
     if rule.runtime:  # only once translated: an untranslated call needs no helper
         from . import runtime
@@ -140,6 +141,47 @@ def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.Base
         raise Untranslated("no template fits the arguments given")
     args = _mapped_args(ctx, rule, call, bound)
     return _make_call(ctx, rule.to, call, receiver, args, bound)
+
+
+_LEGACY = {"True": True, "False": False, "None": None}
+
+
+def _legacy_reduction(rule: Rule, call: cst.Call) -> cst.Call:
+    """The deprecated `size_average=` / `reduce=` of torch's losses, given as literal keywords,
+    become the `reduction=` torch derives from them (torch.nn._reduction.legacy_get_string):
+    reduce=False is 'none', else size_average=False is 'sum', else 'mean'. Other forms are left to
+    the rule (its unsupported_args mark them)."""
+    sig = rule.signature
+    if sig is None or not (sig.get("size_average") and sig.get("reduce") and sig.get("reduction")):
+        return call
+    try:
+        bound = bind(sig, call.args)
+    except BindError:
+        return call
+    red = bound.values.get("reduction")
+    if isinstance(red, cst.SimpleString) and red.evaluated_value == "elementwise_mean":  # torch 0.4's 'mean'
+        call = call.with_changes(args=[a.with_changes(value=cst.SimpleString(repr("mean"))) if a.value is red else a
+                                       for a in call.args])
+        bound = bind(sig, call.args)
+    given = {n: bound.values[n] for n in ("size_average", "reduce") if n in bound.values}
+    if (not given or any(n in bound.positional for n in given)
+            or any(not isinstance(v, cst.Name) or v.value not in _LEGACY for v in given.values())):
+        return call
+    size_average, reduce = (_LEGACY[given[n].value] if n in given else None for n in ("size_average", "reduce"))
+    if size_average is None and reduce is None:
+        reduction = None  # both None: reduction= as given
+    else:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    drop = {"size_average", "reduce"} | ({"reduction"} if reduction is not None else set())
+    if reduction is not None and "reduction" in bound.positional:
+        return call
+    args = [a for a in call.args if a.keyword is None or a.keyword.value not in drop]
+    if reduction is not None:
+        args.append(cst.Arg(keyword=cst.Name("reduction"), value=cst.SimpleString(repr(reduction)),
+                            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
+    return call.with_changes(args=[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in args])
 
 
 def _as_value_call(ctx: FileContext, rule: Rule, call: cst.Call) -> cst.Call:

@@ -127,3 +127,66 @@ def class_name_literal_fix(ctx: FileContext, test, class_names: dict[str, str]):
         return None
     quote = lit.value[: len(lit.value) - len(lit.value.lstrip("rRbBuUfF"))] + lit.quote
     return lit, f"{quote}{ms_names.pop()}{lit.quote}"
+
+
+def local_layers(ctx: FileContext, func: cst.FunctionDef) -> dict[str, dict[str, str]]:
+    """{name: {torch parameter: MindSpore parameter}} for the local variables of one function
+    that hold a torch layer whose rule renames parameters (`bn = nn.BatchNorm2d(c)`, then
+    `bn.weight`): only names every assignment in the function binds to such a layer, alike."""
+    found: dict[str, dict | None] = {}
+
+    def bind(target, value) -> None:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                bind(el.value, None)
+            return
+        if not isinstance(target, cst.Name):
+            return
+        renames = None
+        if isinstance(value, cst.Call):
+            q = ctx.table.resolve(value.func)
+            rule = ctx.rules.get(q) if q else None
+            if rule is not None and rule.translated and q.startswith("torch.nn.") and rule.params \
+                    and not any("." in v for v in rule.params.values()):
+                renames = {k: v for k, v in rule.params.items() if v and v != k} or None
+        name = target.value
+        if name in found and found[name] != renames:
+            found[name] = None
+        else:
+            found[name] = renames
+
+    def walk(body) -> None:
+        """The function's statements (not those of nested functions and classes, which have
+        their own locals); bindings are statements, so no expression is walked (speed)."""
+        for stmt in body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign):
+                        for t in small.targets:
+                            bind(t.target, small.value)
+                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                        bind(small.target, small.value)
+                    elif isinstance(small, cst.AugAssign):
+                        bind(small.target, None)
+                continue
+            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            if isinstance(stmt, cst.For):
+                bind(stmt.target, None)
+            elif isinstance(stmt, cst.With):
+                for item in stmt.items:
+                    if item.asname is not None:
+                        bind(item.asname.name, None)
+            for block in (getattr(stmt, "body", None), getattr(stmt, "orelse", None),
+                          getattr(stmt, "finalbody", None), *getattr(stmt, "handlers", ())):
+                if isinstance(block, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.If)):
+                    block = block.body if not isinstance(block, cst.If) else block
+                if isinstance(block, cst.If):
+                    walk([block])
+                elif isinstance(block, cst.IndentedBlock):
+                    walk(block.body)
+
+    if isinstance(func.body, cst.IndentedBlock):
+        walk(func.body.body)
+    params = {p.name.value for p in [*func.params.params, *func.params.kwonly_params, *func.params.posonly_params]}
+    return {k: v for k, v in found.items() if v and k not in params}

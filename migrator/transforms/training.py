@@ -264,6 +264,7 @@ class _BlockRewrite:
             self.conv.grad_optimizers.add(optimizer)
             return
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
         lower = self._after_optimizer_made(lower, b, optimizer, zero_grads, loss)
         region = self._slice(loss, lower, b)
         if isinstance(region, str):
@@ -349,6 +350,7 @@ class _BlockRewrite:
         (runtime/param_grads.py), as torch does, for code that reads them (a hand-written update).
         A zero_grad() of those models sets them to None again."""
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
         region = self._slice(loss, lower, b)
         if isinstance(region, str) or not region.indices:
             return False
@@ -410,6 +412,7 @@ class _BlockRewrite:
         if self.conv.kinds.of.get(optimizer) == "scheduler" or loss.value in names_of(stmt.body).binds:
             return
         lower = max([j for j in backward_idx if j < i] + [j for j in steps if j < i] + [-1]) + 1
+        lower = max([lower] + [j + 1 for j in range(lower, i) if _cell_boundary(self.body[j])])  # notebooks
         region = self._slice(loss, lower, i)
         if isinstance(region, str) or not region.indices:
             return
@@ -545,6 +548,10 @@ class _BlockRewrite:
                 indices.append(i)
                 needed |= set(n.reads)
         if not indices:
+            binders = [i for i in range(b) if isinstance(loss, cst.Name) and loss.value in names_of(self.body[i]).binds]
+            if binders and any(_cell_boundary(self.body[j]) for j in range(binders[-1] + 1, b)):
+                return "the loss is computed in an earlier notebook cell: MindSpore differentiates a function, so " \
+                       "compute the loss in the cell that calls backward(), or restructure by hand"
             if isinstance(loss, cst.Name) and any(loss.value in names_of(self.body[i]).binds for i in range(b)):
                 return "the loss is computed before an earlier backward()/step() in this block: MindSpore " \
                        "differentiates a function, so restructure the two steps by hand"
@@ -737,6 +744,14 @@ class _Region:
     def __init__(self, indices: list[int], loss):
         self.indices, self.loss = indices, loss
         self.recompute: list = []  # statements computed again at the start of the forward function
+
+
+def _cell_boundary(stmt) -> bool:
+    """A notebook's cell separator (migrator/notebook.py): a forward function never takes
+    statements from an earlier cell, so every cell keeps its own code."""
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, cst.Call) and isinstance(stmt.body[0].value.func, cst.Name)
+            and stmt.body[0].value.func.value == "__ms_migrate_cell__")
 
 
 def _without_comments(stmt):
