@@ -14,7 +14,7 @@ several, e.g. every installed 3.8-3.13):
    rejected although the interpreter accepts them.
 
     python benchmarks/stdlib_sweep.py                       # this interpreter, all files
-    python benchmarks/stdlib_sweep.py --python /root/.pyenv/versions/3.8.18/bin/python3.8 ...
+    python benchmarks/stdlib_sweep.py --python "$(pyenv prefix 3.8.18)/bin/python3.8" ...   # any other interpreter
     python benchmarks/stdlib_sweep.py --sample 200 --seed 1 # a random subset (what CI runs)
 
 Exit status 0 when every count that must be zero is zero, 1 otherwise. ``--json FILE`` writes

@@ -41,6 +41,7 @@ def main() -> None:
       ms-migrate src/ -o src_ms/          mirrors a folder (non-Python files copied)
       ms-migrate check src/               lint for torch APIs left or untranslatable
       ms-migrate ckpt model.pth -o model.ckpt --param-map map.json
+      ms-migrate verify src/ --model models:Net() --input float:2x3x32x32   compare both models
       ms-migrate rules --json             every mapping rule
     """
 
@@ -58,7 +59,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only the one-line summary on stderr (and errors).")
 def convert(paths, out, inplace, diff, report_path, param_map_path, jobs, quiet):
     """Convert PyTorch files or folders to MindSpore."""
-    from .pipeline import UsageError, plan, run, unified_diff
+    from .pipeline import UsageError, helper_files, plan, run, unified_diff, write_generated
 
     if inplace and out:
         raise click.UsageError("--inplace and -o exclude each other")
@@ -81,11 +82,16 @@ def convert(paths, out, inplace, diff, report_path, param_map_path, jobs, quiet)
         # hooks, one of which (concurrent.futures) can print a traceback about the pipe it
         # shared with workers that are gone
         os._exit(130)
+    generated = helper_files(tasks, report)
     if diff:
         for t, res in zip([t for t in tasks if t.python or t.error], report.files):
             if res.output is not None and res.status == "converted":
                 with open(t.src, "rb") as fh:
                     click.echo(unified_diff(t.display, fh.read(), res.output), nl=False)
+        for path, text, old in generated:  # the helper module, a new file (or one that grows)
+            click.echo(unified_diff(os.path.relpath(path), old or b"", text), nl=False)
+    else:
+        report.generated = write_generated(generated, report)
     lines = report.summary_lines()
     for line in (lines[-1:] if quiet else lines):
         click.echo(line, err=True)
@@ -194,7 +200,13 @@ if __name__ == "__main__":
 @click.option("--trust-pickle", is_flag=True,
               help="Allow full unpickling (torch.load(weights_only=False)). A pickle can run code: only for files you trust.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary, not one line per tensor.")
-def ckpt_cmd(src, dst, param_map_path, model, torchvision_arch, partial, trust_pickle, quiet):
+@click.option("--ms-model", metavar="EXPR",
+              help="Build the converted MindSpore model (a Python expression: \"models.net.Net(10)\", "
+                   "\"timm.create_model('resnet18')\") and take from it what the static map cannot decide; "
+                   "every name is then checked against it. Runs the converted code.")
+@click.option("--ms-path", type=click.Path(), help="Folder put first on sys.path for --ms-model. "
+              "Default: the parameter map's folder.")
+def ckpt_cmd(src, dst, param_map_path, model, torchvision_arch, partial, trust_pickle, quiet, ms_model, ms_path):
     """Convert a torch checkpoint (.pth/.pt/.bin state_dict, or .safetensors) to a MindSpore .ckpt.
 
     \b
@@ -229,13 +241,65 @@ def ckpt_cmd(src, dst, param_map_path, model, torchvision_arch, partial, trust_p
         dst = os.path.splitext(src)[0] + ".ckpt"
     if os.path.abspath(dst) == os.path.abspath(src):
         raise click.UsageError("the output would overwrite the input; choose another -o")
-    from .checkpoint import CheckpointError, convert_checkpoint
+    from .checkpoint import CheckpointError, UnplacedTensors, convert_checkpoint
 
     try:
+        if ms_model and ms_path is None and isinstance(param_map, str):
+            ms_path = os.path.dirname(os.path.abspath(param_map))
         plan = convert_checkpoint(src, dst, param_map, model=model, partial=partial,
-                                  trust_pickle=trust_pickle, echo=click.echo, quiet=quiet)
+                                  trust_pickle=trust_pickle, echo=click.echo, quiet=quiet,
+                                  ms_model=ms_model, ms_path=ms_path)
     except (CheckpointError, ValueError, OSError) as exc:
         click.echo(f"ms-migrate ckpt: error: {exc}", err=True)
-        sys.exit(2)
+        # 1: tensors it could not place (each named above); 2: no checkpoint or map to read
+        sys.exit(1 if isinstance(exc, UnplacedTensors) else 2)
     sys.exit(1 if plan.errors else 0)
 # ---- end of ms-migrate ckpt ---------------------------------------------------------------------
+
+
+# ---- ms-migrate verify (issue 18; torch and mindspore run in child processes) -------------------
+VERIFY_EPILOG = """\b
+Exit status: 0 every output, gradient (and with --train, train-mode output and running
+statistic) within tolerance; 1 a difference (the first diverging submodule is named);
+2 could not compare (the reason is printed: import error, strict load failure, input rejected,
+a model random in eval mode, torch or MindSpore not installed).
+A value is within tolerance when max abs error <= atol + rtol x scale (scale: max |torch value|).
+"""
+
+
+@main.command("verify", epilog=VERIFY_EPILOG)
+@click.argument("src", type=click.Path())
+@click.option("--model", "model", required=True, metavar="MODULE:EXPR",
+              help="A module of the tree (dotted, relative to its root) and an expression evaluated in it, "
+                   "e.g. models.resnet:ResNet18(num_classes=10). For a single file SRC, MODULE may be left out.")
+@click.option("--input", "inputs", multiple=True, required=True, metavar="SPEC",
+              help="One per positional input: float:2x3x32x32, int:0-64:2x16 (low-high:shape), bool:4x4; specs joined by commas make a tuple (an LSTM state: float:2x1x8,float:2x1x8).")
+@click.option("-o", "--output", "out", type=click.Path(),
+              help="The converted tree. Converted from SRC first if it does not exist (a temporary folder "
+                   "without -o); used as it is if it exists (hand edits are verified).")
+@click.option("--atol", type=float, default=1e-5, show_default=True)
+@click.option("--rtol", type=float, default=1e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the model, the inputs and the projection.")
+@click.option("--train", is_flag=True, help="Also compare one train-mode forward and the running statistics after it.")
+@click.option("--report", "report_path", type=click.Path(), help="Write everything as JSON to this file.")
+@click.option("--ms-model", "ms_model", metavar="EXPR",
+              help="The expression on the MindSpore side when it is not the same text, e.g. "
+                   "'ms_cast_parameters(Net(), mindspore.float64)' for --model 'Net().double()'.")
+@click.option("--stub", "stubs", multiple=True, metavar="MODULE",
+              help="Import MODULE (and its submodules) as an empty stand-in on both sides: for imports the "
+                   "model does not need and that are not installed (e.g. torchvision in a training script).")
+def verify_cmd(src, model, inputs, out, atol, rtol, seed, train, report_path, ms_model, stubs):
+    """Check that the converted MindSpore model computes what the torch model computes.
+
+    \b
+    Builds the torch model from SRC with the seed, converts its state_dict through the parameter
+    map (as `ms-migrate ckpt` does), loads it strictly into the converted model, and compares in
+    eval mode every output and the gradients of a fixed random projection of the outputs with
+    respect to every parameter. Example:
+      ms-migrate verify src/ --model models.net:Net() --input float:2x3x32x32
+    """
+    from .verify import run
+
+    sys.exit(run(src, model, list(inputs), out, atol=atol, rtol=rtol, seed=seed, train=train,
+                 report=report_path, stubs=tuple(stubs), echo=click.echo, ms_model=ms_model))
+# ---- end of ms-migrate verify -------------------------------------------------------------------

@@ -47,7 +47,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
     "call_rename": ((dict,), "a layer's forward keyword -> its construct keyword, for calls of the layer (`self.encoder(src, mask=m)`); \"\" drops it"),
-    "members": ((dict,), "submodules a subclass inherits: attribute -> qualified torch layer (`encoder = \"torch.nn.TransformerEncoder\"`)"),
+    "members": ((dict,), "submodules the layer holds (a subclass inherits them): attribute -> qualified torch layer (`encoder = \"torch.nn.TransformerEncoder\"`, `\"layers.*\"` for a ModuleList's items); checkpoints rename each with its own rule"),
     "returns": ((str,), "'argument': the call returns its first argument (FSDP(model) is the model), so the result has that argument's kind"),
     "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer', 'scheduler' or 'any'"),
     "example": ((dict,), "one executed example: {setup, expr, inputs, train, rtol, atol, dtype_only}"),

@@ -24,6 +24,7 @@ def test_parallel_and_serial_outputs_and_reports_are_identical(tmp_path):
         rep = json.loads((tmp_path / f"r{jobs}.json").read_text())
         for f in rep["files"]:
             f["output"] = os.path.relpath(f["output"], out) if f.get("output") else None
+        rep["summary"]["helper_modules_written"] = [os.path.relpath(p, out) for p in rep["summary"]["helper_modules_written"]]
         reports[jobs] = (rep, r.stderr.replace(str(out), "OUT"))
     assert snapshot(tmp_path / "out1") == snapshot(tmp_path / "out2")
     assert reports["1"][0] == reports["2"][0]

@@ -252,7 +252,7 @@ TRANSLATED = [
     pytest.param("def f(x):\n    groups = {0: np.array([0, 3, 1])}\n    i = groups[0][1]\n    y = x.clone()\n"
                  "    y[np.int64(0)] = 7\n    y[groups[0][2], np.int32(1)] = -1\n"
                  "    return x[i], x[np.where(groups[0] > 0)[0]], x[i - 2:i], x[[np.int64(2), 0]], x[np.array([True, False, True, False])], y",
-                 "f(x)", {"x": "randn(4, 3)"}, "_ms_allow_numpy_index", id="numpy values as indexes"),
+                 "f(x)", {"x": "randn(4, 3)"}, "import ms_helpers", id="numpy values as indexes"),
 ]
 
 
@@ -263,8 +263,8 @@ def test_tensor_receivers_are_translated_and_run(setup, expr, inputs, needle):
 
 
 def test_numpy_index_shim_only_where_numpy_meets_computed_indexes():
-    with_np = convert("import numpy as np\nimport torch\n\n\ndef f(x, i):\n    return torch.relu(x)[i]\n").ms_code
-    without_np = convert("import torch\n\n\ndef f(x, i):\n    return torch.relu(x)[i]\n").ms_code
-    constant = convert("import numpy as np\nimport torch\n\n\ndef f(x):\n    return torch.relu(x)[0, 1:]\n").ms_code
-    assert "_ms_allow_numpy_index" in with_np
-    assert "_ms_allow_numpy_index" not in without_np and "_ms_allow_numpy_index" not in constant
+    with_np = convert("import numpy as np\nimport torch\n\n\ndef f(x, i):\n    return torch.relu(x)[i]\n")
+    without_np = convert("import torch\n\n\ndef f(x, i):\n    return torch.relu(x)[i]\n")
+    constant = convert("import numpy as np\nimport torch\n\n\ndef f(x):\n    return torch.relu(x)[0, 1:]\n")
+    assert with_np.helpers == ["numpy_index"] and "import ms_helpers  # noqa" in with_np.ms_code
+    assert not without_np.helpers and not constant.helpers
