@@ -121,7 +121,8 @@ def measure(path: str, run: bool, timeout: int) -> dict:
         row["error"] = res.error
         return row
     row["untranslated"] = len([f for f in res.findings if f.kind == "untranslated"])
-    row["idempotent"] = nbm.convert_notebook(res.output, path).output == res.output  # converting again: no change
+    again = nbm.convert_notebook(res.output, path)  # converting again: no change
+    row["idempotent"] = again.status != "error" and again.output in (None, res.output)
     before, after = json.loads(data), json.loads(res.output)
     try:
         nbformat.validate(nbformat.reads(res.output.decode("utf-8"), as_version=4))

@@ -418,3 +418,37 @@ def test_torch_import_fallback_and_bare_torch(tmp_path):
                           "print(trace_utils.check(mindspore.Tensor(np.ones((2, 1), np.float32))).sum())"],
                          capture_output=True, text=True, cwd=str(out), env=ENV, timeout=300)
     assert run.returncode == 0 and run.stdout.strip().endswith("4.0"), run.stdout + run.stderr
+
+
+# ---- found converting a notebook: a handler that installs a package and imports from torch again is
+# a retry, not a fallback; the translated try is what runs (converting twice changes nothing)
+RETRY = """
+try:
+    from torch.nn.functional import relu
+except ImportError:
+    print("installing")
+    from torch.nn.functional import relu
+
+
+def f(x):
+    return relu(x) * 2
+"""
+
+
+def test_torch_import_retry_keeps_the_translated_try(tmp_path):
+    src = tmp_path / "retry.py"
+    src.write_text(RETRY)
+    out = tmp_path / "out"
+    for target in (out, tmp_path / "again"):
+        r = subprocess.run([sys.executable, "-m", "migrator", str(src), "-o", str(target / "retry.py")],
+                           capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+        assert r.returncode in (0, 1), r.stderr
+        src = target / "retry.py"
+    code = (out / "retry.py").read_text()
+    assert (tmp_path / "again" / "retry.py").read_text() == code  # idempotent
+    assert 'print("installing")' in code.split("except")[1]  # still the handler's, not the module's
+    run = subprocess.run([sys.executable, "-c", "import numpy as np, mindspore, retry\n"
+                          "print(retry.f(mindspore.Tensor(np.array([-1.0, 2.0], np.float32))).sum())"],
+                         capture_output=True, text=True, cwd=str(out), env=ENV, timeout=300)
+    assert run.returncode == 0 and "installing" not in run.stdout and run.stdout.strip().endswith("4.0"), \
+        run.stdout + run.stderr

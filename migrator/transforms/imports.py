@@ -86,6 +86,44 @@ def insertion_index(body) -> int:
 _IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError", "Exception")
 
 
+def _bound_name(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return module_name(alias.name).split(".", 1)[0]
+
+
+def _defined_names(body) -> set[str]:
+    """Names a block binds at its own level: def, class, assignment targets, imports."""
+    names: set[str] = set()
+    for st in body:
+        if isinstance(st, (cst.FunctionDef, cst.ClassDef)):
+            names.add(st.name.value)
+        elif isinstance(st, cst.SimpleStatementLine):
+            for small in st.body:
+                targets = []
+                if isinstance(small, cst.Assign):
+                    targets = [t.target for t in small.targets]
+                elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                    targets = [small.target]
+                elif isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
+                    names.update(_bound_name(a) for a in small.names)
+                for t in targets:
+                    elts = [e.value for e in t.elements] if isinstance(t, (cst.Tuple, cst.List)) else [t]
+                    names.update(e.value for e in elts if isinstance(e, cst.Name))
+    return names
+
+
+def _imports_torch(body) -> bool:
+    for st in body:
+        for small in (st.body if isinstance(st, cst.SimpleStatementLine) else ()):
+            if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None \
+                    and module_name(small.module).split(".", 1)[0] in TORCH_ROOTS:
+                return True
+            if isinstance(small, cst.Import) and any(is_torch_alias(a) for a in small.names):
+                return True
+    return False
+
+
 def import_fallback(original: cst.Try, updated: cst.Try):
     """``try: from torch import _assert / except ImportError: def _assert(...)``: the torch import
     goes, so the name would be bound nowhere (and a module importing it from here fails). When
@@ -95,6 +133,7 @@ def import_fallback(original: cst.Try, updated: cst.Try):
     if not isinstance(original.body, cst.IndentedBlock) or updated.orelse is not None or updated.finalbody is not None:
         return updated
     had_torch = False
+    imported: set[str] = set()  # the names the try binds
     for stmt in original.body.body:
         if not isinstance(stmt, cst.SimpleStatementLine):
             return updated
@@ -102,8 +141,12 @@ def import_fallback(original: cst.Try, updated: cst.Try):
             if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None \
                     and module_name(small.module).split(".", 1)[0] in TORCH_ROOTS:
                 had_torch = True
+                if isinstance(small.names, cst.ImportStar):
+                    return updated
+                imported.update(_bound_name(a) for a in small.names)
             elif isinstance(small, cst.Import) and all(is_torch_alias(a) for a in small.names):
                 had_torch = True
+                imported.update(_bound_name(a) for a in small.names)
             else:
                 return updated
     if not had_torch or not isinstance(updated.body, cst.IndentedBlock):
@@ -123,6 +166,11 @@ def import_fallback(original: cst.Try, updated: cst.Try):
             continue
         body = list(h.body.body) if isinstance(h.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=h.body.body)]
         if any(isinstance(st, cst.SimpleStatementLine) and any(isinstance(x, cst.Raise) for x in st.body) for st in body):
+            return updated
+        # the handler is a fallback only when it defines what the try imported, without torch (a
+        # handler that installs a package and imports from torch again is a retry: the translated try
+        # is what runs, and the statement stays as it is)
+        if not imported <= _defined_names(body) or _imports_torch(body):
             return updated
         if body:
             body[0] = body[0].with_changes(leading_lines=[*updated.leading_lines, *body[0].leading_lines])
