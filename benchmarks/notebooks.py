@@ -161,12 +161,16 @@ def measure(path: str, run: bool, timeout: int) -> dict:
     row["nb_converted"] = round(100 * (1 - nb_out / nb_in), 1) if nb_in else None
     row["py_converted"] = round(100 * (1 - py_out / py_in), 1) if py_in and py_out is not None else None
     if run:
-        row["run"] = execute(res.output, os.path.dirname(os.path.abspath(path)), timeout)
+        row["run"] = execute(res.output, os.path.dirname(os.path.abspath(path)), timeout, res.helpers)
     return row
 
 
-def execute(data: bytes, origin: str, timeout: int) -> str:
-    """Run a converted notebook with nbclient, torch unimportable; 'ok' or where it stopped."""
+def execute(data: bytes, origin: str, timeout: int, helpers=()) -> str:
+    """Run a converted notebook with nbclient, torch unimportable; 'ok' or where it stopped.
+    The helper module the notebook imports is written into its working folder, as the CLI
+    writes it beside the converted notebook."""
+    from migrator import helper_module
+
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -182,6 +186,11 @@ def execute(data: bytes, origin: str, timeout: int) -> str:
         work = lib or os.path.join(tmp, "work")  # the converted modules, and the data linked beside them
         os.makedirs(work, exist_ok=True)
         _link_data(origin, work)
+        if helpers:
+            path = os.path.join(work, helper_module.MODULE_NAME + ".py")
+            old_helpers = helper_module.helpers_in(open(path, "rb").read()) if os.path.exists(path) else []
+            with open(path, "w") as fh:  # the converted modules' helpers, and the notebook's
+                fh.write(helper_module.module_text(list(dict.fromkeys([*old_helpers, *helpers]))))
         old = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join([block] + ([lib] if lib else []) + ([old] if old else []))
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
