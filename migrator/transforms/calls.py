@@ -98,11 +98,35 @@ def choose_template(rule: Rule, bound: Bound | None) -> str | None:
 def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
     """Translate ``call`` by ``rule``; raises Untranslated when it cannot."""
     call = _legacy_reduction(rule, call)
+    out, call = _split_out(rule, call, receiver)
     result = _apply_rule(ctx, rule, call, receiver)
+    from . import runtime
     if rule.runtime:  # only once translated: an untranslated call needs no helper
-        from . import runtime
         runtime.require(ctx, rule.runtime)
+    if out is not None and result is not None:
+        runtime.require(ctx, "out_arg")
+        result = cst.Call(func=cst.Name(ctx.helper_spelling("ms_out")), args=[cst.Arg(out, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                                                         cst.Arg(result)])
     return result
+
+
+# torch functions whose `out=` is written into by ms_out (the namespaces of tensor functions)
+_OUT_NAMESPACES = ("torch.nn", "torch.optim", "torch.utils", "torch.distributed", "torch.cuda", "torch.backends",
+                   "torch.autograd", "torch.jit", "torch.onnx", "torch.hub", "torch.distributions")
+
+
+def _split_out(rule: Rule, call: cst.Call, receiver) -> tuple[cst.BaseExpression | None, cst.Call]:
+    """`torch.add(x, y, out=r)`: the call without `out=`, and the tensor to write into (the
+    translation becomes `ms_out(r, ops.add(x, y))`, which writes in place and returns r)."""
+    if receiver is not None or not rule.torch.startswith("torch.") or rule.torch.startswith(_OUT_NAMESPACES):
+        return None, call
+    given = [a for a in call.args if a.keyword is not None and a.keyword.value == "out"]
+    if not given or isinstance(given[0].value, cst.Name) and given[0].value.value == "None":
+        return (None, call) if not given else (None, call.with_changes(args=[a for a in call.args if a not in given]))
+    args = [a for a in call.args if a is not given[0]]
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return given[0].value, call.with_changes(args=args)
 
 
 def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:
