@@ -47,6 +47,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
     "call_rename": ((dict,), "a layer's forward keyword -> its construct keyword, for calls of the layer (`self.encoder(src, mask=m)`); \"\" drops it"),
+    "call_tuple": ((dict,), "a layer's forward argument torch takes as any sequence and MindSpore's construct only as a tuple: keyword -> its position (`hx = 1`); where the layer is called with a list, it becomes a tuple"),
     "members": ((dict,), "submodules the layer holds (a subclass inherits them): attribute -> qualified torch layer (`encoder = \"torch.nn.TransformerEncoder\"`, `\"layers.*\"` for a ModuleList's items); checkpoints rename each with its own rule"),
     "returns": ((str,), "'argument': the call returns its first argument (FSDP(model) is the model), so the result has that argument's kind"),
     "receiver": ((str,), "method rules only: 'tensor' (default), 'module', 'optimizer', 'scheduler' or 'any'"),
@@ -89,6 +90,7 @@ class Rule:
     param_transforms: dict[str, str] = field(default_factory=dict)
     fill_params: dict[str, str] = field(default_factory=dict)
     call_rename: dict[str, str] = field(default_factory=dict)
+    call_tuple: dict[str, int] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
     returns: str | None = None
     receiver: str = "tensor"

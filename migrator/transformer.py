@@ -783,7 +783,12 @@ class Converter(cst.CSTTransformer):
         name = dotted_name(original.func)
         if name is None or not name.startswith("self."):
             return updated
-        renames = self._call_renames[-1].get(name[5:])
+        rule = self._call_renames[-1].get(name[5:])
+        if rule is None:
+            return updated
+        if rule.call_tuple:
+            updated = self._layer_call_tuples(rule.call_tuple, updated)
+        renames = rule.call_rename
         if not renames or not any(a.keyword is not None and a.keyword.value in renames for a in updated.args):
             return updated
         args = []
@@ -796,6 +801,36 @@ class Converter(cst.CSTTransformer):
             args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         self.ctx.translated()
         return updated.with_changes(args=args)
+
+    def _layer_call_tuples(self, call_tuple: dict, call):
+        """`self.lstm(x, [h, c])`: torch takes the state as any sequence, MindSpore's LSTM only as a
+        tuple (rule call_tuple): a list literal becomes a tuple, a computed value goes through
+        ms_as_tuple (a list returned by the user's `detach(states)`)."""
+        from .transforms import runtime
+
+        if any(a.star for a in call.args):
+            return call
+        args = list(call.args)
+        for keyword, position in call_tuple.items():
+            i = next((j for j, a in enumerate(args) if a.keyword is not None and a.keyword.value == keyword), None)
+            if i is None:
+                positional = [j for j, a in enumerate(args) if a.keyword is None]
+                i = positional[position] if position < len(positional) else None
+            if i is None:
+                continue
+            value = args[i].value
+            if isinstance(value, cst.List):
+                new = cst.Tuple(elements=value.elements, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                if len(value.elements) == 1:
+                    last = value.elements[0]
+                    new = new.with_changes(elements=[last.with_changes(comma=cst.Comma())])
+            elif isinstance(value, cst.Tuple) or isinstance(value, cst.Name) and value.value == "None":
+                continue
+            else:
+                runtime.require(self.ctx, "as_tuple")
+                new = cst.Call(func=cst.Name(self.ctx.helper_spelling("ms_as_tuple")), args=[cst.Arg(value)])
+            args[i] = args[i].with_changes(value=new)
+        return call.with_changes(args=args)
 
     def _forget_dropped(self, mark, result) -> None:
         """Untranslated torch references in arguments the translation dropped (`foreach=nn`)
@@ -1118,12 +1153,12 @@ def _param_renames(ctx, members: dict) -> dict:
 
 
 def _call_renames(ctx, members: dict) -> dict:
-    """member -> {forward keyword: construct keyword} for members whose rule has call_rename."""
+    """member -> its rule, for members whose rule changes calls of the layer (call_rename, call_tuple)."""
     out = {}
     for member, q in members.items():
         rule = ctx.rules.get(q)
-        if rule is not None and rule.translated and rule.call_rename:
-            out[member] = rule.call_rename
+        if rule is not None and rule.translated and (rule.call_rename or rule.call_tuple):
+            out[member] = rule
     return out
 
 
