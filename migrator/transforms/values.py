@@ -172,8 +172,8 @@ def map_values(ctx, value, arg, bound, table):
     """map:none=False,tanh=True -> a literal looked up in the table (keyword keeps its name)."""
     pairs = dict(p.split("=", 1) for p in table.split(","))
     v = _lit(value)
-    if isinstance(v, str) and v in pairs:
-        return {arg: _expr(pairs[v])}
+    if isinstance(v, str) and v in pairs:  # a qualified MindSpore name is rendered with the file's imports
+        return {arg: _render(ctx, pairs[v]) if pairs[v].startswith("mindspore.") else _expr(pairs[v])}
     raise Untranslated(f"{arg}={v!r} has no MindSpore counterpart" if v is not _NOT_LITERAL else f"{arg} is not a literal")
 
 
