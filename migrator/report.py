@@ -67,8 +67,11 @@ class Report:
             lines.append(f"{_where(f.path, n)}: note {n.api}: {n.reason}")
         c = self.counts()
         parts = [f"{c.get(k)} {k}" for k in ("converted", "unchanged", "no-torch", "error") if c.get(k)]
+        notebooks = sum(f.path.endswith(".ipynb") for f in self.files)
+        kinds = [f"{len(self.files) - notebooks} Python files"] * (len(self.files) > notebooks or not notebooks) \
+            + [f"{notebooks} notebook{'s' * (notebooks != 1)}"] * bool(notebooks)
         lines.append(
-            f"ms-migrate: {len(self.files)} Python files ({', '.join(parts) or 'none'})"
+            f"ms-migrate: {' and '.join(kinds)} ({', '.join(parts) or 'none'})"
             + (f", {self.copied} other files copied" if self.copied else "")
             + (f", helper module {os.path.relpath(self.generated[0])} written" if len(self.generated) == 1 else
                f", {len(self.generated)} helper modules written" if self.generated else "")
