@@ -2,8 +2,9 @@
 `ms-migrate EXAMPLE_DIR -o OUT --param-map MAP`, then `ms-migrate ckpt model.pth -o model.ckpt
 --param-map MAP`, then the converted model loads it strictly and computes the same outputs.
 
-pytorch/examples is not part of this repository: set MS_MIGRATE_EXAMPLES to a checkout (default
-/work/ext/examples); the test is skipped without one. Models blocked by a conversion the
+pytorch/examples is not part of this repository: set MS_MIGRATE_EXAMPLES to a checkout
+(`MS_MIGRATE_EXAMPLES=path/to/examples python -m pytest tests/test_checkpoint_examples.py`); the test is
+skipped without one. Models blocked by a conversion the
 converter does not do yet are expected failures, with the reason."""
 import os
 import runpy
@@ -17,8 +18,9 @@ import pytest
 from equivalence import compare, make_inputs
 from test_checkpoint import ms_migrate, randomize
 
-EXAMPLES = os.environ.get("MS_MIGRATE_EXAMPLES", "/work/ext/examples")
-pytestmark = pytest.mark.skipif(not os.path.isdir(EXAMPLES), reason="no pytorch/examples checkout")
+EXAMPLES = os.environ.get("MS_MIGRATE_EXAMPLES", "")
+pytestmark = pytest.mark.skipif(not EXAMPLES or not os.path.isdir(EXAMPLES),
+                                reason="no pytorch/examples checkout (set MS_MIGRATE_EXAMPLES)")
 
 # (id, example folder, file in it, class, constructor args, inputs, weight-init method to skip)
 # A converted model whose weight initialisation calls untranslated torch.nn.init functions cannot
