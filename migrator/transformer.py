@@ -869,6 +869,26 @@ class Converter(cst.CSTTransformer):
         self.ctx.translated()
         return cst.Name("True" if rule is not None and rule.translated else "False")
 
+    def _unbound_tensor_method(self, rule, qualified, original, updated):
+        """`torch.Tensor.numpy(x)`, `torch.Tensor.add(x, y)`: the method called through its class
+        is the method of its first argument, translated by the method's rule (receiver: that argument)."""
+        if rule is None or not rule.translated or not rule.is_method or not qualified.startswith("torch.Tensor.") \
+                or not updated.args or updated.args[0].keyword is not None or updated.args[0].star:
+            return None
+        receiver = updated.args[0].value
+        rest = list(updated.args[1:])
+        self.ctx.current_call = original
+        try:
+            result = calls.apply_rule(self.ctx, rule, updated.with_changes(args=rest), receiver)
+        except Untranslated:
+            self.ctx.current_call = None
+            return None  # marked as the function it is
+        self.ctx.current_call = None
+        if result is None:
+            return None
+        self.ctx.translated()
+        return self._result(result)
+
     def _leave_call(self, original_node, updated_node):
         feature = self._torch_hasattr(original_node)
         if feature is not None:
@@ -890,6 +910,9 @@ class Converter(cst.CSTTransformer):
 
     def _torch_call(self, qualified, local, original, updated):
         rule = self.ctx.rule(qualified)
+        unbound = self._unbound_tensor_method(rule, qualified, original, updated)
+        if unbound is not None:
+            return unbound
         if rule is None or not rule.translated or rule.is_method:
             if _is_package_reference(qualified):
                 return updated

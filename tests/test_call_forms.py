@@ -168,3 +168,20 @@ def test_read_image_gives_channels_first_uint8(tmp_path):
     np.testing.assert_array_equal(to_numpy(m["gray_as_rgb"]), np.repeat(gray, 3, axis=0))
     np.testing.assert_array_equal(to_numpy(m["rgba"])[3], np.full((2, 4), 255, np.uint8))
     np.testing.assert_allclose(to_numpy(m["scaled"]), rgb / 255.0, atol=1e-6)
+
+
+UNBOUND_METHODS = '''
+import torch
+
+x = torch.arange(6.0).reshape(2, 3)
+a = torch.Tensor.numpy(x)
+b = torch.Tensor.add(x, x, alpha=2)
+c = torch.Tensor.sum(x, dim=1)
+d = torch.Tensor.t(x)
+'''
+
+
+def test_tensor_methods_called_through_the_class(tmp_path):
+    t, m = convert_program(tmp_path, UNBOUND_METHODS)
+    for name in "abcd":
+        _close(t[name], m[name])
