@@ -66,8 +66,7 @@ def _idx(path, arr):
 
 def write_mnist(root, kind="MNIST", n_train=256, n_test=128, seed=0, suffix=""):
     rng = np.random.default_rng(seed)
-    for sub in ((kind, "raw"),):
-        folder = os.path.join(root, *sub)
+    for folder in (os.path.join(root, kind, "raw") if kind else root,):  # torchvision's layout, or flat
         os.makedirs(folder, exist_ok=True)
         for split, n in (("train", n_train), ("t10k", n_test)):
             labels = rng.integers(0, 10, n).astype(np.uint8)
