@@ -252,7 +252,8 @@ class _BlockRewrite:
         loss = self._loss_of(stmt)
         optimizer, step_at, direct = self._optimizer_for(b, backward_idx, steps)
         if optimizer is None:
-            if not self._to_grad_attributes(b, loss, backward_idx, steps):
+            if not self._to_grad_attributes(b, loss, backward_idx, steps) \
+                    and not self._to_leaf_grads(b, loss, backward_idx, steps):
                 self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
                                       "compute gradients with mindspore.value_and_grad by hand")
             return
@@ -363,12 +364,17 @@ class _BlockRewrite:
             return False
         fn_name, grads, params = self._fresh("forward_fn"), self._fresh("grads"), self._fresh("params")
         stmts, binding = self._forward_function(fn_name, loss, region, b)
-        runtime.require(self.ctx, "param_grads")
-        new = stmts + [
-            self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
-            self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, {params}"
-                       f"{', has_aux=True' if binding.has_aux else ''})({self._call_args(binding, region)})"),
-            self._stmt(f"ms_attach_grads({params}, {grads})")]
+        if _has_leaves(self.ctx):  # tensors with requires_grad=True get their gradients too
+            new = stmts + [
+                self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
+                self._backward_call(binding, region, b, params)]
+        else:
+            runtime.require(self.ctx, "param_grads")
+            new = stmts + [
+                self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
+                self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, {params}"
+                           f"{', has_aux=True' if binding.has_aux else ''})({self._call_args(binding, region)})"),
+                self._stmt(f"ms_attach_grads({params}, {grads})")]
         new[0] = new[0].with_changes(leading_lines=[*_strip_markers(self.body[b].leading_lines), *new[0].leading_lines])
         self.moved |= set(region.indices)
         self.replace[b] = new
@@ -376,6 +382,51 @@ class _BlockRewrite:
         self.ctx.translated()
         self.ctx.imports_needed["import mindspore"] = None
         return True
+
+    # -- `loss.backward()` on tensors made with requires_grad=True (autograd leaves): their .grad
+    def _to_leaf_grads(self, b: int, loss, backward_idx: list[int], steps: dict) -> bool:
+        """No optimizer and no model: the loss comes from leaves (`w = torch.randn(.., requires_grad=True)`,
+        runtime/tensor_autograd.py). The statements computing it become a function that
+        ms_backward differentiates with respect to the live leaves, adding to their .grad::
+
+            def forward_fn():                      y_pred = x.mm(w1).clamp(min=0).mm(w2)
+                y_pred = x.mm(w1)...         <-    loss = (y_pred - y).pow(2).sum()
+                loss = ...                         loss.backward()
+                return loss, [y_pred]
+            loss, [y_pred] = ms_backward(forward_fn, has_aux=True)
+        """
+        if not _has_leaves(self.ctx):
+            return False
+        lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
+        region = self._slice(loss, lower, b)
+        if isinstance(region, str) or not region.indices:
+            return False
+        fn_name = self._fresh("forward_fn")
+        stmts, binding = self._forward_function(fn_name, loss, region, b)
+        new = stmts + [self._backward_call(binding, region, b, None)]
+        new[0] = new[0].with_changes(leading_lines=[*_strip_markers(self.body[b].leading_lines), *new[0].leading_lines])
+        self.moved |= set(region.indices)
+        self.replace[b] = new
+        self.ctx.translated()
+        return True
+
+    def _backward_call(self, binding, region, b: int, params: str | None):
+        """`<targets> = ms_backward(forward_fn, <args>, has_aux=.., params=.., gradient=..)`."""
+        from .calls import code
+        runtime.require(self.ctx, "tensor_autograd")
+        call = _call_of(self.body[b])
+        extra = []
+        if binding.has_aux:
+            extra.append("has_aux=True")
+        if params:
+            extra.append(f"params={params}")
+        for i, a in enumerate(call.args):  # backward(gradient=None, retain_graph=None, create_graph=False, inputs=None)
+            if (a.keyword is None and i == 0) or (a.keyword is not None and a.keyword.value == "gradient"):
+                extra.append(f"gradient={code(a.value)}")
+        args = ", ".join(x for x in [self._call_args(binding, region), *extra] if x)
+        return self._stmt(f"{binding.target} = ms_backward({binding.fn_name}, {args})" if args
+                          else f"{binding.target} = ms_backward({binding.fn_name})")
 
     # -- `if phase == 'train': loss.backward(); optimizer.step()` after the loss is computed here
     def _guarded(self, i: int, backward_idx: list[int], steps: dict[int, str | None]) -> None:
@@ -604,7 +655,8 @@ class _BlockRewrite:
         when value_and_grad asks for its parameters."""
         kinds = self.conv.kinds.of
         binds = names_of(stmt).binds
-        return bool(binds) and any(kinds.get(b) in ("module", "optimizer", "scheduler", "loader") for b in binds)
+        return bool(binds) and (any(kinds.get(b) in ("module", "optimizer", "scheduler", "loader") for b in binds)
+                                or _makes_leaf(stmt))
 
     def _outside_forward_passes(self, region_idx: list[int], start: int) -> list[str]:
         """Free names of the forward function whose value came from a model call earlier in the
@@ -656,6 +708,7 @@ class _BlockRewrite:
         target_loss = loss_name or "_"
         binding = _Binding(params=params, has_aux=bool(aux),
                            target=f"({', '.join([target_loss, *aux_code])})" if aux else target_loss)
+        binding.fn_name = fn_name
         return [fn], binding
 
     def _clips(self, b: int, end: int, grads: str, optimizer: str, canonical: bool, scaler: str | None = None) -> None:
@@ -770,6 +823,31 @@ def _is_compound(stmt) -> bool:
 class _Binding:
     def __init__(self, params, has_aux, target):
         self.params, self.has_aux, self.target = params, has_aux, target
+        self.fn_name = None
+
+
+_LEAF_SOURCE = re.compile(r"requires_grad|autograd")
+
+
+def _makes_leaf(stmt) -> bool:
+    """Does the (converted) statement make an autograd leaf (`w = ms_leaf(...)`)? The leaf is what
+    gradients are taken with respect to, so it is made before the forward function, not in it."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return False
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node) -> None:
+            if isinstance(node.func, cst.Name) and node.func.value == "ms_leaf":
+                found.append(node)
+
+    stmt.visit(V())
+    return bool(found)
+
+
+def _has_leaves(ctx: FileContext) -> bool:
+    """May the file make autograd leaves (tensors with requires_grad, autograd Functions)?"""
+    return bool(_LEAF_SOURCE.search(ctx.source))
 
 
 _MODELISH = re.compile(r"(model|net|encoder|decoder|generator|discriminator|backbone|classifier|layer|block|head)",
