@@ -110,3 +110,74 @@ def test_data_assignment_grad_data_zero_and_accumulation(tmp_path):
     _close(t["summed"], m["summed"])
     _close(t["cg"], m["cg"])
     assert abs(t["final"] - m["final"]) < 1e-5
+
+
+CUSTOM_FUNCTION = '''
+import numpy as np
+import torch
+
+
+class ScaledReLU(torch.autograd.Function):
+    """A backward that is not the forward's derivative: only the custom one gives these numbers."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, = ctx.saved_tensors
+        grad_x = grad_output.clone()
+        grad_x[x < 0] = 0
+        return grad_x * ctx.scale, None
+
+
+rng = np.random.RandomState(1)
+x = torch.tensor(rng.randn(6, 4).astype(np.float32))
+y = torch.tensor(rng.randn(6, 2).astype(np.float32))
+w1 = torch.tensor(rng.randn(4, 5).astype(np.float32), requires_grad=True)
+w2 = torch.tensor(rng.randn(5, 2).astype(np.float32), requires_grad=True)
+losses = []
+for t in range(3):
+    y_pred = ScaledReLU.apply(x.mm(w1), 3.0).mm(w2)
+    loss = (y_pred - y).pow(2).sum()
+    losses.append(loss.item())
+    loss.backward()
+    g1 = w1.grad.clone()
+    with torch.no_grad():
+        w1 -= 1e-3 * w1.grad
+        w2 -= 1e-3 * w2.grad
+        w1.grad.zero_()
+        w2.grad.zero_()
+
+# in a model trained by an optimizer
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, a):
+        return ScaledReLU.apply(self.fc(a), 0.5)
+
+net = Net()
+with torch.no_grad():
+    net.fc.weight.copy_(torch.tensor(rng.randn(2, 4).astype(np.float32)))
+    net.fc.bias.zero_()
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+opt.zero_grad()
+out = net(x)
+l2 = ((out - y) ** 2).mean()
+l2.backward()
+opt.step()
+w_after = net.fc.weight.detach().clone()
+'''
+
+
+def test_autograd_function_uses_its_backward(tmp_path):
+    t, m = convert_program(tmp_path, CUSTOM_FUNCTION)
+    _close(t["losses"], m["losses"], rtol=1e-5)
+    _close(t["g1"], m["g1"], rtol=1e-5, atol=1e-5)
+    _close(t["w1"], m["w1"], rtol=1e-5, atol=1e-5)
+    _close(t["w_after"], m["w_after"], rtol=1e-5, atol=1e-6)
