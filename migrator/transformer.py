@@ -279,7 +279,7 @@ class Converter(cst.CSTTransformer):
         if getattr(self, "_computed_index", False) and self.ctx.apis_found and not self._converted_before() \
                 and _IMPORTS_NUMPY.search(self.ctx.source):
             runtime.require(self.ctx, "numpy_index")
-        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
+        body = training.rewrite_block(self.ctx, self, list(updated_node.body), module=True)
         lines = imports.import_lines(self.ctx)
         kept = [l for l in lines if l.startswith("import ") and l.split()[1].split(".")[0] in TORCH_ROOTS]
         lines = [l for l in lines if l not in kept]

@@ -181,3 +181,74 @@ def test_autograd_function_uses_its_backward(tmp_path):
     _close(t["g1"], m["g1"], rtol=1e-5, atol=1e-5)
     _close(t["w1"], m["w1"], rtol=1e-5, atol=1e-5)
     _close(t["w_after"], m["w_after"], rtol=1e-5, atol=1e-6)
+
+
+GRADIENT_PENALTY = '''
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.autograd as autograd
+
+rng = np.random.RandomState(2)
+
+
+class D(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(nn.Linear(6, 5), nn.LeakyReLU(0.2), nn.Linear(5, 1))
+
+    def forward(self, img):
+        return self.model(img.view(img.shape[0], -1))
+
+
+d = D()
+with torch.no_grad():
+    d.model[0].weight.copy_(torch.tensor(rng.randn(5, 6).astype(np.float32)))
+    d.model[2].weight.copy_(torch.tensor(rng.randn(1, 5).astype(np.float32)))
+    d.model[0].bias.fill_(0.1)
+    d.model[2].bias.fill_(0.0)
+opt = torch.optim.SGD(d.parameters(), lr=0.05)
+real = torch.tensor(rng.randn(4, 2, 3).astype(np.float32))
+fakes = torch.tensor(rng.randn(4, 2, 3).astype(np.float32))
+alpha = torch.tensor(rng.rand(4, 1, 1).astype(np.float32))
+
+
+def compute_gradient_penalty(D, real_samples, fake_samples):
+    interpolates = (alpha * real_samples + ((1 - alpha) * fake_samples)).requires_grad_(True)
+    d_interpolates = D(interpolates)
+    fake = torch.ones(real_samples.shape[0], 1)
+    gradients = autograd.grad(outputs=d_interpolates, inputs=interpolates, grad_outputs=fake,
+                              create_graph=True, retain_graph=True, only_inputs=True)[0]
+    gradients = gradients.view(gradients.size(0), -1)
+    return ((gradients.norm(2, dim=1) - 1) ** 2).mean()
+
+
+gps = []
+for step in range(3):
+    opt.zero_grad()
+    real_validity = d(real)
+    gp = compute_gradient_penalty(d, real.data, fakes.data)
+    d_loss = -torch.mean(real_validity) + 10 * gp
+    d_loss.backward()
+    opt.step()
+    gps.append(gp.item())
+w0 = d.model[0].weight.detach().clone()
+
+# first order, outside any training step: d(sum(x ** 3))/dx, and two inputs
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = (x ** 3).sum()
+gx, = torch.autograd.grad(y, x)
+a = torch.tensor([1.0, -2.0], requires_grad=True)
+b = torch.tensor([0.5, 4.0], requires_grad=True)
+c = a * b + b ** 2
+ga, gb = torch.autograd.grad(c, [a, b], grad_outputs=torch.tensor([1.0, 3.0]))
+'''
+
+
+def test_gradient_penalty_second_order_in_a_training_step(tmp_path):
+    t, m = convert_program(tmp_path, GRADIENT_PENALTY)
+    _close(t["gps"], m["gps"], rtol=1e-5, atol=1e-5)
+    _close(t["w0"], m["w0"], rtol=1e-5, atol=1e-5)  # the step went through the second-order gradients
+    _close(t["gx"], m["gx"])
+    _close(t["ga"], m["ga"])
+    _close(t["gb"], m["gb"])

@@ -209,8 +209,15 @@ def names_of(node) -> _Names:
 
 
 # ---- the rewrite --------------------------------------------------------------------------------
-def rewrite_block(ctx: FileContext, conv, body: list) -> list:
-    """Restructure every `loss.backward()` that is a direct statement of this block."""
+def rewrite_block(ctx: FileContext, conv, body: list, module: bool = False) -> list:
+    """Restructure every `loss.backward()` that is a direct statement of this block (and, first,
+    every `torch.autograd.grad(...)` call: transforms/autograd_grad.py)."""
+    if conv.convert_methods:
+        from . import autograd_grad
+        try:
+            body = autograd_grad.rewrite(ctx, conv, body, module)
+        finally:
+            _NAMES_CACHE.clear()
     if not conv.convert_methods or not any(backward_receiver(s) is not None or _guarded_backward(s) for s in body):
         return body  # (already converted code: what is left there was left on purpose)
     try:
