@@ -68,6 +68,7 @@ class Converter(cst.CSTTransformer):
         self._setter_targets: dict[cst.CSTNode, object] = {}  # `torch.x.flag = v` targets -> rule (setter)
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
+        self._graph_refs: dict = {}  # `x.grad_fn` reported untranslated -> (finding, its spelling)
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
@@ -633,6 +634,35 @@ class Converter(cst.CSTTransformer):
             # converted code runs where MindSpore placed it, and torch's GPU-only paths are off
             self.ctx.translated()
             return cst.Name(_DEVICE_FLAGS[updated_node.attr.value])
+        if self.convert_methods and updated_node.attr.value in _AUTOGRAD_GRAPH and original_node not in self._call_funcs \
+                and not self._binding_target(original_node) \
+                and methods.receiver_kind(original_node.value, self.kinds, self._in_cell()) in (None, "tensor"):
+            # `loss.grad_fn`, `.next_functions`: torch's recorded graph, which MindSpore does not keep
+            inner = self._graph_refs.pop(original_node.value, None)
+            if inner is not None:  # `z.grad_fn.next_functions`: one finding, for the whole chain
+                finding, spelling = inner
+                self.ctx.findings.remove(finding)
+                if self.ctx.frames and finding in self.ctx.frames[-1]:
+                    self.ctx.frames[-1].remove(finding)
+                self.ctx.apis_found -= 1
+                if spelling is not None:
+                    self.ctx.ordinals.pop(original_node.value, None)
+                    self.ctx._spelling_counts[spelling] -= 1
+            spelling = dotted_name(original_node)
+            if spelling is not None:  # (its position: the n-th occurrence of the chain)
+                self.ctx.count_reference(original_node, spelling)
+            self.ctx.untranslated(f"torch.Tensor.{updated_node.attr.value}", _AUTOGRAD_GRAPH[updated_node.attr.value],
+                                  original_node)
+            self._graph_refs[original_node] = (self.ctx.findings[-1], spelling)
+            return updated_node
+        if self.convert_methods and updated_node.attr.value == "requires_grad" and original_node not in self._call_funcs \
+                and not self._binding_target(original_node) and not self._not_a_reference \
+                and methods.receiver_kind(original_node.value, self.kinds, self._in_cell()) in (None, "tensor"):
+            # a Parameter (a model's, or a tensor made with requires_grad=True) says; a plain
+            # MindSpore tensor has no such attribute, and takes no part in a gradient unless a
+            # function is differentiated with respect to it
+            self.ctx.translated()
+            return cst.parse_expression(f"getattr({calls.code(updated_node.value)}, 'requires_grad', False)")
         if self.convert_methods:  # x.max(1).values -> x.max(1)[0]: MindSpore returns plain tuples
             field = methods.named_field(original_node, updated_node, self.kinds, self._in_cell(), self.ctx.rules)
             if field is not None:
@@ -1194,6 +1224,12 @@ def _guarded_imports(lines: list[str]) -> cst.BaseStatement:
 
 
 _DEVICE_FLAGS = {"is_cuda": "False", "is_xpu": "False", "is_mps": "False"}
+_NO_GRAPH = "MindSpore tensors carry no recorded autograd graph (gradients are functions: mindspore.grad / value_and_grad)"
+_AUTOGRAD_GRAPH = {
+    "grad_fn": f"{_NO_GRAPH}, so there is no grad_fn to inspect",
+    "next_functions": f"{_NO_GRAPH}, so there are no graph nodes to walk",
+    "is_leaf": f"{_NO_GRAPH}; only tensors made with requires_grad=True (ms_leaf) answer is_leaf",
+}
 
 
 EINOPS_LAYERS = {"Rearrange": "MsRearrange", "Reduce": "MsReduce"}

@@ -252,3 +252,96 @@ def test_gradient_penalty_second_order_in_a_training_step(tmp_path):
     _close(t["gx"], m["gx"])
     _close(t["ga"], m["ga"])
     _close(t["gb"], m["gb"])
+
+
+TWO_MODELS_SIDE_BY_SIDE = '''
+import numpy as np
+import torch
+
+rng = np.random.RandomState(3)
+x = torch.tensor(rng.randn(10, 1).astype(np.float32))
+y = torch.tensor(rng.randn(10, 1).astype(np.float32))
+
+
+def build():
+    net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.tensor(rng.randn(*p.shape).astype(np.float32)))
+    return net
+
+
+net_a = build()
+net_b = build()
+optimizer_a = torch.optim.Adam(net_a.parameters(), lr=0.01)
+optimizer_b = torch.optim.SGD(net_b.parameters(), lr=0.05)
+loss_func = torch.nn.MSELoss()
+for t in range(4):
+    pred_a = net_a(x)
+    pred_b = net_b(x)
+    loss_a = loss_func(pred_a, y)
+    loss_b = loss_func(pred_b, y)
+
+    optimizer_a.zero_grad()
+    optimizer_b.zero_grad()
+    loss_a.backward()
+    loss_b.backward()
+    optimizer_a.step()
+    optimizer_b.step()
+wa = net_a[0].weight.detach().clone()
+wb = net_b[2].weight.detach().clone()
+la, lb = loss_a.item(), loss_b.item()
+'''
+
+
+def test_two_models_trained_side_by_side_in_one_block(tmp_path):
+    t, m = convert_program(tmp_path, TWO_MODELS_SIDE_BY_SIDE)
+    _close(t["wa"], m["wa"], rtol=1e-5, atol=1e-5)
+    _close(t["wb"], m["wb"], rtol=1e-5, atol=1e-5)
+    assert abs(t["la"] - m["la"]) < 1e-4 and abs(t["lb"] - m["lb"]) < 1e-4
+
+
+GRAPH_INTROSPECTION = '''
+import torch
+
+x = torch.ones(2, requires_grad=True)
+y = (x * 3).sum()
+flags = (x.requires_grad, torch.ones(2).requires_grad)
+y.backward()
+before = x.grad
+print(y.grad_fn)
+after = 1
+'''
+
+
+def test_grad_fn_gets_a_marker_and_the_program_runs_up_to_it(tmp_path):
+    import subprocess
+    import sys
+
+    src, out = tmp_path / "prog.py", tmp_path / "prog_ms.py"
+    src.write_text(GRAPH_INTROSPECTION)
+    r = subprocess.run([sys.executable, "-m", "migrator", str(src), "-o", str(out)], capture_output=True, text=True,
+                       cwd=str(tmp_path.parent))
+    assert r.returncode == 1, r.stderr  # converted, one use untranslated
+    assert "prog.py:9:7: untranslated torch.Tensor.grad_fn: MindSpore tensors carry no recorded autograd graph" \
+        in r.stderr
+    text = out.read_text()
+    assert "# ms-migrate: untranslated torch.Tensor.grad_fn:" in text and "import torch" not in text
+    ns = {"__name__": "prog_ms"}
+    import os
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        try:
+            exec(compile(text, str(out), "exec"), ns)
+        except AttributeError as exc:
+            assert "grad_fn" in str(exc)
+        else:
+            raise AssertionError("grad_fn ran")
+    finally:
+        sys.path.remove(str(tmp_path))
+        os.chdir(cwd)
+    assert "after" not in ns
+    np.testing.assert_allclose(to_numpy(ns["before"]), [3.0, 3.0])
+    assert ns["flags"] == (True, False)

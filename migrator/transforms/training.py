@@ -234,6 +234,7 @@ class _BlockRewrite:
         self.moved: set[int] = set()  # indices moved into a forward function
         self.region_binds: set[str] = set()
         self.buffered: set[str] = set()  # optimizers an earlier backward of this block buffered for
+        self.deferred: dict[int, list[int]] = {}  # backward index -> statements of its loss set aside
 
     def run(self) -> list:
         # `torch.autograd.backward(...)`, `dist_autograd.backward(...)`: a module's function, not
@@ -258,6 +259,7 @@ class _BlockRewrite:
         stmt = self.body[b]
         loss = self._loss_of(stmt)
         optimizer, step_at, direct = self._optimizer_for(b, backward_idx, steps)
+        optimizer, step_at, direct = self._optimizer_of_models(b, loss, steps, optimizer, step_at, direct)
         if optimizer is None:
             if not self._to_grad_attributes(b, loss, backward_idx, steps) \
                     and not self._to_leaf_grads(b, loss, backward_idx, steps):
@@ -274,7 +276,10 @@ class _BlockRewrite:
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
         lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
         lower = self._after_optimizer_made(lower, b, optimizer, zero_grads, loss)
-        region = self._slice(loss, lower, b)
+        if b in self.deferred:  # computed before an earlier backward() of this block (see _defer_later)
+            region = _Region(self.deferred[b], loss)
+        else:
+            region = self._slice(loss, lower, b, exclude=self._defer_later(b, lower, loss, backward_idx))
         if isinstance(region, str):
             self._untranslated(b, region)
             return
@@ -592,11 +597,75 @@ class _BlockRewrite:
             return known[0], None, False
         return None, None, False
 
-    # -- the statements the loss depends on
-    def _slice(self, loss: cst.BaseExpression, lower: int, b: int):
+    def _optimizer_of_models(self, b, loss, steps, optimizer, step_at, direct):
+        """Several optimizers stepped after several backward() calls (two models trained side by
+        side: `l1.backward(); l2.backward(); opt1.step(); opt2.step()`): each loss goes with the
+        optimizer built over the parameters of the model its statements read, when exactly one
+        optimizer stepped later in the block is."""
+        later = [(i, name) for i, name in sorted(steps.items()) if i > b and name]
+        if len({name for _, name in later}) < 2:
+            return optimizer, step_at, direct
+        needed = set(names_of(loss).reads)  # every name the loss's statements read
+        for i in range(b - 1, -1, -1):
+            n = names_of(self.body[i])
+            if needed & set(n.binds):
+                needed |= set(n.reads)
+        matches = [(i, name) for i, name in later if (self._model_of_optimizer(name) or "") in needed]
+        if len({name for _, name in matches}) != 1:
+            return optimizer, step_at, direct
+        i, name = matches[0]
+        return name, i, True
+
+    def _model_of_optimizer(self, name: str) -> str | None:
+        """`model` for an optimizer built as `name = <Optimizer>(model.parameters(), ...)` in the file."""
+        m = re.search(rf"(?m)^\s*{re.escape(name)}\s*=\s*[\w.]+\(\s*(?:params\s*=\s*)?([\w.]+)\.parameters\(\)",
+                      self.ctx.source)
+        return m.group(1).split(".")[0] if m else None
+
+    def _defer_later(self, b: int, lower: int, loss, backward_idx: list[int]) -> set[int]:
+        """Statements of [lower, b) that only a later backward()'s loss needs (`loss_a = ...; loss_b
+        = ...; loss_a.backward(); loss_b.backward()`): they go into that backward's forward function,
+        not this one's, so each function computes its own loss."""
+        mine = set(self._pure_slice(loss, lower, b))
+        out: set[int] = set()
+        for b2 in backward_idx:
+            if b2 <= b or b2 in self.deferred:
+                continue
+            name = dotted_name(self._loss_of(self.body[b2]))
+            if not name or "." in name or any(name in names_of(self.body[i]).binds for i in range(b, b2)):
+                continue
+            extra = [i for i in self._pure_slice(cst.Name(name), lower, b) if i not in mine and i not in out]
+            if not extra or self._scaler_of(self.body[b2]):
+                continue
+            bound = {x for i in extra for x in names_of(self.body[i]).binds}
+            rest = [i for i in range(min(extra), b) if i not in extra and i not in out]
+            if any(bound & set(names_of(self.body[i]).reads) for i in rest):
+                continue  # something this step computes reads them: leave the block as it is
+            self.deferred[b2] = sorted(extra)
+            out |= set(extra)
+        return out
+
+    def _pure_slice(self, loss, lower: int, b: int) -> list[int]:
         needed = set(names_of(loss).reads)
         indices = []
         for i in range(b - 1, lower - 1, -1):
+            stmt = self.body[i]
+            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
+                    or self._constructs(stmt) or _is_compound(stmt):
+                continue
+            n = names_of(stmt)
+            if needed & set(n.binds):
+                indices.append(i)
+                needed |= set(n.reads)
+        return sorted(indices)
+
+    # -- the statements the loss depends on
+    def _slice(self, loss: cst.BaseExpression, lower: int, b: int, exclude: set[int] = frozenset()):
+        needed = set(names_of(loss).reads)
+        indices = []
+        for i in range(b - 1, lower - 1, -1):
+            if i in exclude:
+                continue
             stmt = self.body[i]
             if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
                     or self._constructs(stmt):
@@ -619,7 +688,7 @@ class _BlockRewrite:
         start = min(indices)
         region_idx = [i for i in range(start, b)
                       if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)
-                      and not self._constructs(self.body[i])]
+                      and not self._constructs(self.body[i]) and i not in exclude]
         lost = self._outside_forward_passes(region_idx, start)
         recompute = self._recomputable(lost, start, b) if lost else []
         if lost and recompute is None:
