@@ -345,3 +345,42 @@ def test_grad_fn_gets_a_marker_and_the_program_runs_up_to_it(tmp_path):
     assert "after" not in ns
     np.testing.assert_allclose(to_numpy(ns["before"]), [3.0, 3.0])
     assert ns["flags"] == (True, False)
+
+
+DIV_PENALTY = '''
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.autograd as autograd
+from torch.autograd import Variable
+
+rng = np.random.RandomState(4)
+d = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+with torch.no_grad():
+    for p in d.parameters():
+        p.copy_(torch.tensor(rng.randn(*p.shape).astype(np.float32)))
+opt = torch.optim.Adam(d.parameters(), lr=0.01)
+data = torch.tensor(rng.randn(5, 3).astype(np.float32))
+losses = []
+for i in range(3):
+    real = Variable(data * (i + 1), requires_grad=True)
+    opt.zero_grad()
+    real_validity = d(real)
+    real_grad_out = Variable(torch.ones(real.size(0), 1), requires_grad=False)
+    real_grad = autograd.grad(real_validity, real, real_grad_out, create_graph=True, retain_graph=True,
+                              only_inputs=True)[0]
+    real_grad_norm = real_grad.view(real_grad.size(0), -1).pow(2).sum(1) ** 3
+    d_loss = -torch.mean(real_validity) + torch.mean(real_grad_norm) * 0.1
+    d_loss.backward()
+    opt.step()
+    losses.append(d_loss.item())
+w = d[0].weight.detach().clone()
+'''
+
+
+def test_gradient_penalty_whose_outputs_are_also_used_in_the_loss(tmp_path):
+    """W-div: the critic's output on the real batch is in the loss and differentiated for the
+    penalty (the statement runs again in the gradient's function)."""
+    t, m = convert_program(tmp_path, DIV_PENALTY)
+    _close(t["losses"], m["losses"], rtol=2e-4, atol=1e-4)  # CPU tanh: see README
+    _close(t["w"], m["w"], rtol=2e-4, atol=1e-4)

@@ -129,11 +129,15 @@ def _rewrite_one(ctx: FileContext, conv, body: list, k: int, call: cst.Call, mod
     replaced = replaced.with_changes(leading_lines=_without_marker(replaced.leading_lines))
     _withdraw(ctx, conv, stmt)
     runtime.require(ctx, "tensor_autograd")
-    if keep and stmts:
-        ctx.warn(API, "the statements computing the outputs run again in the function ms_autograd_grad "
-                      "differentiates (the same values; BatchNorm statistics are updated once more, dropout "
-                      "draws again)", conv.original_node(stmts[0]))
     fn = fn.with_changes(leading_lines=_without_marker(stmt.leading_lines))  # the call's comments stay above it
+    if keep and stmts:  # a note above the function
+        from .markers import attach
+        from ..context import Finding
+        note = Finding("warning", API, "the statements computing the outputs run again in the function "
+                       "ms_autograd_grad differentiates (the same values; BatchNorm statistics are updated once "
+                       "more, dropout draws again)", conv.original_node(stmts[0]))
+        ctx.findings.append(note)
+        fn = attach(fn, [note])
     replaced = replaced.with_changes(leading_lines=[])
     new_body = [s for j, s in enumerate(body[:k]) if keep or j not in picked] + [fn, replaced] + body[k + 1:]
     ctx.translated()

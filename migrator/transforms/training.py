@@ -766,7 +766,9 @@ class _BlockRewrite:
                     binds.append(x)
         self.region_binds |= set(binds)
         loss_name = loss.value if isinstance(loss, cst.Name) and loss.value in binds else None
-        aux = [x for x in binds if x != loss_name and x != fn_name]
+        # functions defined in it (ms_autograd_grad's, transforms/autograd_grad.py) are not values to return
+        local_defs = {s.name.value for s in stmts if isinstance(s, (cst.FunctionDef, cst.ClassDef))}
+        aux = [x for x in binds if x != loss_name and x != fn_name and x not in local_defs]
         from .calls import code
         loss_code = loss_name or code(loss)
         # one value besides the loss goes in a list: MindSpore's has_aux refuses a (loss, x) pair
