@@ -947,11 +947,31 @@ class Converter(cst.CSTTransformer):
     def leave_Assign(self, original_node, updated_node):
         rule = self._setter_targets.pop(original_node.targets[0].target, None)
         if rule is None:
+            leaf = self._made_leaf(original_node, updated_node)
+            if leaf is not None:
+                return leaf
             return _rebound_in_place(updated_node)
         self.ctx.translated()
         if rule.runtime:
             runtime.require(self.ctx, rule.runtime)
         return cst.Expr(calls.fill(self.ctx, rule.setter, None, None, extra={"value": calls.code(updated_node.value)}))
+
+    def _made_leaf(self, original_node, updated_node):
+        """`x.requires_grad = True` on a tensor held in a name: torch makes it an autograd leaf;
+        here `x = ms_leaf(x)` (runtime/tensor_autograd.py: a Parameter, the same object when x is
+        one already, as a model's parameters are). Other values (False, a flag) on other targets
+        set MindSpore's Parameter attribute, as written."""
+        target = updated_node.targets[0].target if len(updated_node.targets) == 1 else None
+        if not self.convert_methods or not isinstance(target, cst.Attribute) or target.attr.value != "requires_grad" \
+                or not isinstance(target.value, cst.Name) or not isinstance(updated_node.value, cst.Name) \
+                or updated_node.value.value != "True" \
+                or methods.receiver_kind(original_node.targets[0].target.value, self.kinds, self._in_cell()) \
+                not in (None, "tensor"):
+            return None
+        self.ctx.translated()
+        runtime.require(self.ctx, "tensor_autograd")
+        name = target.value.value
+        return cst.parse_statement(f"{name} = ms_leaf({name})\n").body[0]
 
     def leave_Expr(self, original_node, updated_node):
         if updated_node.value in self._dropped:

@@ -24,6 +24,11 @@ v_out.backward()
 grad = variable.grad.clone()
 data = variable.data.numpy()
 flag = variable.requires_grad
+q = torch.ones(3)
+q.requires_grad = True
+(q * q * 2 + variable.sum()).sum().backward()
+qg = q.grad
+vg = variable.grad
 '''
 
 
@@ -31,6 +36,8 @@ def test_variable_backward_fills_grad(tmp_path):
     t, m = convert_program(tmp_path, VARIABLE)
     _close(t["grad"], m["grad"])
     _close(t["v_out"], m["v_out"])
+    _close(t["qg"], m["qg"])
+    _close(t["vg"], m["vg"])  # added to the first backward's
     np.testing.assert_allclose(t["data"], m["data"])
     assert m["flag"] is True or bool(m["flag"]) is True
 

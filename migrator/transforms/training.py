@@ -412,7 +412,7 @@ class _BlockRewrite:
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
         lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
         region = self._slice(loss, lower, b)
-        if isinstance(region, str) or not region.indices:
+        if isinstance(region, str) or (not region.indices and isinstance(loss, cst.Name)):
             return False
         fn_name = self._fresh("forward_fn")
         stmts, binding = self._forward_function(fn_name, loss, region, b)
@@ -650,6 +650,9 @@ class _BlockRewrite:
         indices = []
         for i in range(b - 1, lower - 1, -1):
             stmt = self.body[i]
+            if _makes_leaf(stmt):
+                needed -= set(names_of(stmt).binds)
+                continue
             if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
                     or self._constructs(stmt) or _is_compound(stmt):
                 continue
@@ -667,6 +670,9 @@ class _BlockRewrite:
             if i in exclude:
                 continue
             stmt = self.body[i]
+            if _makes_leaf(stmt):  # `x = ms_leaf(x)`: the leaf is what is differentiated, not what made it
+                needed -= set(names_of(stmt).binds)
+                continue
             if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
                     or self._constructs(stmt):
                 continue
