@@ -391,3 +391,30 @@ def test_gradient_penalty_whose_outputs_are_also_used_in_the_loss(tmp_path):
     t, m = convert_program(tmp_path, DIV_PENALTY)
     _close(t["losses"], m["losses"], rtol=2e-4, atol=1e-4)  # CPU tanh: see README
     _close(t["w"], m["w"], rtol=2e-4, atol=1e-4)
+
+
+LEAVES_WITH_AN_OPTIMIZER = '''
+import numpy as np
+import torch
+
+rng = np.random.RandomState(0)
+X = torch.tensor(rng.randn(20, 2).astype(np.float32))
+Y = X @ torch.tensor([[2.0], [-1.0]]) + 0.5
+w = torch.zeros(2, 1, requires_grad=True)
+b = torch.zeros(1, requires_grad=True)
+opt = torch.optim.Adam([w, b], lr=0.1)
+for i in range(10):
+    opt.zero_grad()
+    loss = ((X @ w + b - Y) ** 2).mean()
+    loss.backward()
+    opt.step()
+final = loss.item()
+'''
+
+
+def test_leaf_tensors_trained_by_an_optimizer(tmp_path):
+    t, m = convert_program(tmp_path, LEAVES_WITH_AN_OPTIMIZER)
+    _close(t["w"], m["w"], rtol=1e-5, atol=1e-6)
+    _close(t["b"], m["b"], rtol=1e-5, atol=1e-6)
+    assert abs(t["final"] - m["final"]) < 1e-5
+    assert "calls no model" not in (tmp_path / "prog_ms.py").read_text()  # it reads the leaves

@@ -288,7 +288,8 @@ class _BlockRewrite:
         # errD_real.backward(); errD_fake.backward(); optimizerD.step())
         canonical = direct and any(lower <= z or z > b for z in zero_grads) and \
             all(not (b < i < step_at) for i in backward_idx) and optimizer not in self.buffered
-        if _runs_no_model([self.body[i] for i in region.indices] + region.recompute, loss, self.ctx):
+        if _runs_no_model([self.body[i] for i in region.indices] + region.recompute, loss, self.ctx) \
+                and not self._reads_leaves(region, loss):
             self.ctx.warn("torch.Tensor.backward", "this step's forward function calls no model: if the loss is "
                           "made of outputs computed before the step (log-probabilities or values saved in a list "
                           "during an episode), MindSpore's gradients are zero, as it differentiates a function; "
@@ -326,6 +327,15 @@ class _BlockRewrite:
         self.replace[b] = new
         self.ctx.translated()  # the backward call
         self.ctx.imports_needed["import mindspore"] = None
+
+    def _reads_leaves(self, region, loss) -> bool:
+        """Does the forward read a tensor the file makes with requires_grad=True (`w = torch.zeros(2,
+        requires_grad=True)`, trained by `SGD([w, b])`)? Then it differentiates that leaf directly."""
+        leaves = _leaf_names(self.ctx)
+        reads = set(names_of(loss).reads)
+        for i in region.indices:
+            reads |= set(names_of(self.body[i]).reads)
+        return bool(leaves & reads)
 
     def _after_optimizer_made(self, lower: int, b: int, optimizer: str, zero_grads: list[int], loss) -> int:
         """The forward starts after the optimizer is built and after its zero_grad(): the model
@@ -927,6 +937,15 @@ def _makes_leaf(stmt) -> bool:
 
     stmt.visit(V())
     return bool(found)
+
+
+_LEAF_ASSIGN = re.compile(r"(?m)^[ \t]*([A-Za-z_]\w*)[ \t]*=[^=\n].*(?:requires_grad[ \t]*=[ \t]*True|requires_grad_\()")
+_LEAF_FLAG = re.compile(r"(?m)^[ \t]*([A-Za-z_]\w*)\.requires_grad[ \t]*=[ \t]*True")
+
+
+def _leaf_names(ctx: FileContext) -> set[str]:
+    """Names the file assigns tensors made with requires_grad=True to (by its source lines)."""
+    return set(_LEAF_ASSIGN.findall(ctx.source)) | set(_LEAF_FLAG.findall(ctx.source))
 
 
 def _has_leaves(ctx: FileContext) -> bool:
