@@ -418,3 +418,41 @@ def test_leaf_tensors_trained_by_an_optimizer(tmp_path):
     _close(t["b"], m["b"], rtol=1e-5, atol=1e-6)
     assert abs(t["final"] - m["final"]) < 1e-5
     assert "calls no model" not in (tmp_path / "prog_ms.py").read_text()  # it reads the leaves
+
+
+GRAD_READ_BEFORE_STEP = '''
+import numpy as np
+import torch
+import torch.nn as nn
+
+rng = np.random.RandomState(5)
+lin = nn.Linear(3, 2)
+with torch.no_grad():
+    lin.weight.copy_(torch.tensor(rng.randn(2, 3).astype(np.float32)))
+    lin.bias.zero_()
+opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+x = torch.tensor(rng.randn(4, 3).astype(np.float32))
+norms, accumulated = [], []
+for i in range(3):
+    opt.zero_grad()
+    loss = (lin(x) ** 2).mean()
+    loss.backward()
+    norms.append(sum(p.grad.norm() ** 2 for p in lin.parameters()).item())
+    opt.step()
+# two backward() per step: .grad is the sum
+for i in range(2):
+    opt.zero_grad()
+    for k in range(2):
+        loss = (lin(x * (k + 1)) ** 2).mean()
+        loss.backward()
+    accumulated.append(lin.weight.grad.clone())
+    opt.step()
+'''
+
+
+def test_grad_read_between_backward_and_step(tmp_path):
+    t, m = convert_program(tmp_path, GRAD_READ_BEFORE_STEP)
+    _close(t["norms"], m["norms"], rtol=1e-5)
+    _close(t["accumulated"][0], m["accumulated"][0], rtol=1e-5)
+    _close(t["accumulated"][1], m["accumulated"][1], rtol=1e-5)
+    _close(t["lin"].weight.detach(), m["lin"].weight, rtol=1e-5)

@@ -312,9 +312,14 @@ class _BlockRewrite:
                     self.conv._remove.add(self.body[z])  # removed; its comments move to the next line
                     self.ctx.translated()
             self._clips(b, step_at, grads, optimizer, canonical=True, scaler=self._scaler_of(stmt))
+            if _READS_GRAD.search(self.ctx.source):  # `p.grad` read (before the step): torch shows the gradients
+                runtime.require(self.ctx, "param_grads")
+                new.append(self._stmt(f"ms_set_grads({optimizer}.parameters, {grads})"))
         else:
             runtime.require(self.ctx, "grad_buffer")
             new.append(self._stmt(f"{BUFFER}.add({optimizer}, {grads})"))
+            if _READS_GRAD.search(self.ctx.source):  # `p.grad` read: the gradients added up so far, as torch's
+                new.append(self._stmt(f"{BUFFER}.attach({optimizer})"))
             self.conv.accumulating.add(optimizer)
             self.buffered.add(optimizer)
             if self._scaler_of(stmt):
