@@ -119,10 +119,8 @@ def _rewrite_one(ctx: FileContext, conv, body: list, k: int, call: cst.Call, mod
     args = [fn_name, code(v["inputs"])]
     if "grad_outputs" in v and code(v["grad_outputs"]).strip() != "None":
         args.append(code(v["grad_outputs"]))
-    if "create_graph" in v:
+    if "create_graph" in v:  # (retain_graph keeps torch's graph for another backward: nothing to keep here)
         args.append(f"create_graph={code(v['create_graph'])}")
-    elif "retain_graph" in v and code(v["retain_graph"]).strip() not in ("None", "False"):
-        pass  # retain_graph keeps torch's graph for another backward: nothing to keep in MindSpore
     new_call = cst.parse_expression(f"ms_autograd_grad({', '.join(args)})")
     stmt = body[k]
     replaced = stmt.deep_replace(call, new_call)

@@ -931,17 +931,10 @@ _LEAF_SOURCE = re.compile(r"requires_grad|autograd")
 def _makes_leaf(stmt) -> bool:
     """Does the (converted) statement make an autograd leaf (`w = ms_leaf(...)`)? The leaf is what
     gradients are taken with respect to, so it is made before the forward function, not in it."""
-    if not isinstance(stmt, cst.SimpleStatementLine):
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Assign):
         return False
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, node) -> None:
-            if isinstance(node.func, cst.Name) and node.func.value == "ms_leaf":
-                found.append(node)
-
-    stmt.visit(V())
-    return bool(found)
+    value = stmt.body[0].value
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "ms_leaf"
 
 
 _LEAF_ASSIGN = re.compile(r"(?m)^[ \t]*([A-Za-z_]\w*)[ \t]*=[^=\n].*(?:requires_grad[ \t]*=[ \t]*True|requires_grad_\()")
