@@ -651,8 +651,10 @@ class Converter(cst.CSTTransformer):
             spelling = dotted_name(original_node)
             if spelling is not None:  # (its position: the n-th occurrence of the chain)
                 self.ctx.count_reference(original_node, spelling)
-            self.ctx.untranslated(f"torch.Tensor.{updated_node.attr.value}", _AUTOGRAD_GRAPH[updated_node.attr.value],
-                                  original_node)
+            api = f"torch.Tensor.{updated_node.attr.value}"
+            rule = self.ctx.rule(api)
+            self.ctx.untranslated(api, rule.unsupported if rule is not None and rule.unsupported
+                                  else "MindSpore tensors carry no recorded autograd graph", original_node)
             self._graph_refs[original_node] = (self.ctx.findings[-1], spelling)
             return updated_node
         if self.convert_methods and updated_node.attr.value == "requires_grad" and original_node not in self._call_funcs \
@@ -1244,12 +1246,7 @@ def _guarded_imports(lines: list[str]) -> cst.BaseStatement:
 
 
 _DEVICE_FLAGS = {"is_cuda": "False", "is_xpu": "False", "is_mps": "False"}
-_NO_GRAPH = "MindSpore tensors carry no recorded autograd graph (gradients are functions: mindspore.grad / value_and_grad)"
-_AUTOGRAD_GRAPH = {
-    "grad_fn": f"{_NO_GRAPH}, so there is no grad_fn to inspect",
-    "next_functions": f"{_NO_GRAPH}, so there are no graph nodes to walk",
-    "is_leaf": f"{_NO_GRAPH}; only tensors made with requires_grad=True (ms_leaf) answer is_leaf",
-}
+_AUTOGRAD_GRAPH = {"grad_fn", "next_functions", "is_leaf"}  # attributes of torch's graph: rules say why not
 
 
 EINOPS_LAYERS = {"Rearrange": "MsRearrange", "Reduce": "MsReduce"}
