@@ -131,13 +131,14 @@ def _requires_grad(rule: Rule, call: cst.Call):
         flag = literal(value)
     except (ValueError, SyntaxError, TypeError):
         flag = value
-    if flag is False or flag is None:
-        return call, None
     arg = next((a for a in call.args if a.value is value), None)
     if arg is None or (arg.keyword is None and arg is not call.args[-1]):
         return call, None
     rest = [a for a in call.args if a is not arg]
-    return call.with_changes(args=_fix_commas(rest, list(call.args))), (True if flag is True else value)
+    call = call.with_changes(args=_fix_commas(rest, list(call.args)))
+    if flag is False or flag is None:  # torch's default: nothing to do
+        return call, None
+    return call, (True if flag is True else value)
 
 
 def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:

@@ -616,7 +616,8 @@ class _BlockRewrite:
         """Several optimizers stepped after several backward() calls (two models trained side by
         side: `l1.backward(); l2.backward(); opt1.step(); opt2.step()`): each loss goes with the
         optimizer built over the parameters of the model its statements read, when exactly one
-        optimizer stepped later in the block is."""
+        optimizer stepped later in the block is and the first one stepped is not (every optimizer
+        stepped later being built over one model's parameters)."""
         later = [(i, name) for i, name in sorted(steps.items()) if i > b and name]
         if len({name for _, name in later}) < 2:
             return optimizer, step_at, direct
@@ -625,7 +626,10 @@ class _BlockRewrite:
             n = names_of(self.body[i])
             if needed & set(n.binds):
                 needed |= set(n.reads)
-        matches = [(i, name) for i, name in later if (self._model_of_optimizer(name) or "") in needed]
+        models = {name: self._model_of_optimizer(name) for _, name in later}
+        if None in models.values() or optimizer not in models or models[optimizer] in needed:
+            return optimizer, step_at, direct  # the first optimizer stepped may be this loss's: as before
+        matches = [(i, name) for i, name in later if models[name] in needed]
         if len({name for _, name in matches}) != 1:
             return optimizer, step_at, direct
         i, name = matches[0]
