@@ -68,6 +68,7 @@ class Converter(cst.CSTTransformer):
         self._setter_targets: dict[cst.CSTNode, object] = {}  # `torch.x.flag = v` targets -> rule (setter)
         # for the training step (transforms/training.py)
         self.originals: dict[cst.CSTNode, cst.CSTNode] = {}  # output statement line -> input line
+        self._graph_refs: dict = {}  # `x.grad_fn` reported untranslated -> (finding, its spelling)
         self.stmt_findings: dict[cst.CSTNode, list] = {}  # output statement line -> its findings
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
@@ -279,7 +280,7 @@ class Converter(cst.CSTTransformer):
         if getattr(self, "_computed_index", False) and self.ctx.apis_found and not self._converted_before() \
                 and _IMPORTS_NUMPY.search(self.ctx.source):
             runtime.require(self.ctx, "numpy_index")
-        body = training.rewrite_block(self.ctx, self, list(updated_node.body))
+        body = training.rewrite_block(self.ctx, self, list(updated_node.body), module=True)
         lines = imports.import_lines(self.ctx)
         kept = [l for l in lines if l.startswith("import ") and l.split()[1].split(".")[0] in TORCH_ROOTS]
         lines = [l for l in lines if l not in kept]
@@ -633,6 +634,37 @@ class Converter(cst.CSTTransformer):
             # converted code runs where MindSpore placed it, and torch's GPU-only paths are off
             self.ctx.translated()
             return cst.Name(_DEVICE_FLAGS[updated_node.attr.value])
+        if self.convert_methods and updated_node.attr.value in _AUTOGRAD_GRAPH and original_node not in self._call_funcs \
+                and not self._binding_target(original_node) \
+                and methods.receiver_kind(original_node.value, self.kinds, self._in_cell()) in (None, "tensor"):
+            # `loss.grad_fn`, `.next_functions`: torch's recorded graph, which MindSpore does not keep
+            inner = self._graph_refs.pop(original_node.value, None)
+            if inner is not None:  # `z.grad_fn.next_functions`: one finding, for the whole chain
+                finding, spelling = inner
+                self.ctx.findings.remove(finding)
+                if self.ctx.frames and finding in self.ctx.frames[-1]:
+                    self.ctx.frames[-1].remove(finding)
+                self.ctx.apis_found -= 1
+                if spelling is not None:
+                    self.ctx.ordinals.pop(original_node.value, None)
+                    self.ctx._spelling_counts[spelling] -= 1
+            spelling = dotted_name(original_node)
+            if spelling is not None:  # (its position: the n-th occurrence of the chain)
+                self.ctx.count_reference(original_node, spelling)
+            api = f"torch.Tensor.{updated_node.attr.value}"
+            rule = self.ctx.rule(api)
+            self.ctx.untranslated(api, rule.unsupported if rule is not None and rule.unsupported
+                                  else "MindSpore tensors carry no recorded autograd graph", original_node)
+            self._graph_refs[original_node] = (self.ctx.findings[-1], spelling)
+            return updated_node
+        if self.convert_methods and updated_node.attr.value == "requires_grad" and original_node not in self._call_funcs \
+                and not self._binding_target(original_node) and not self._not_a_reference \
+                and methods.receiver_kind(original_node.value, self.kinds, self._in_cell()) in (None, "tensor"):
+            # a Parameter (a model's, or a tensor made with requires_grad=True) says; a plain
+            # MindSpore tensor has no such attribute, and takes no part in a gradient unless a
+            # function is differentiated with respect to it
+            self.ctx.translated()
+            return cst.parse_expression(f"getattr({calls.code(updated_node.value)}, 'requires_grad', False)")
         if self.convert_methods:  # x.max(1).values -> x.max(1)[0]: MindSpore returns plain tuples
             field = methods.named_field(original_node, updated_node, self.kinds, self._in_cell(), self.ctx.rules)
             if field is not None:
@@ -975,11 +1007,31 @@ class Converter(cst.CSTTransformer):
     def leave_Assign(self, original_node, updated_node):
         rule = self._setter_targets.pop(original_node.targets[0].target, None)
         if rule is None:
+            leaf = self._made_leaf(original_node, updated_node)
+            if leaf is not None:
+                return leaf
             return _rebound_in_place(updated_node)
         self.ctx.translated()
         if rule.runtime:
             runtime.require(self.ctx, rule.runtime)
         return cst.Expr(calls.fill(self.ctx, rule.setter, None, None, extra={"value": calls.code(updated_node.value)}))
+
+    def _made_leaf(self, original_node, updated_node):
+        """`x.requires_grad = True` on a tensor held in a name: torch makes it an autograd leaf;
+        here `x = ms_leaf(x)` (runtime/tensor_autograd.py: a Parameter, the same object when x is
+        one already, as a model's parameters are). Other values (False, a flag) on other targets
+        set MindSpore's Parameter attribute, as written."""
+        target = updated_node.targets[0].target if len(updated_node.targets) == 1 else None
+        if not self.convert_methods or not isinstance(target, cst.Attribute) or target.attr.value != "requires_grad" \
+                or not isinstance(target.value, cst.Name) or not isinstance(updated_node.value, cst.Name) \
+                or updated_node.value.value != "True" \
+                or methods.receiver_kind(original_node.targets[0].target.value, self.kinds, self._in_cell()) \
+                not in (None, "tensor"):
+            return None
+        self.ctx.translated()
+        runtime.require(self.ctx, "tensor_autograd")
+        name = target.value.value
+        return cst.parse_statement(f"{name} = ms_leaf({name})\n").body[0]
 
     def leave_Expr(self, original_node, updated_node):
         if updated_node.value in self._dropped:
@@ -1252,6 +1304,7 @@ def _guarded_imports(lines: list[str]) -> cst.BaseStatement:
 
 
 _DEVICE_FLAGS = {"is_cuda": "False", "is_xpu": "False", "is_mps": "False"}
+_AUTOGRAD_GRAPH = {"grad_fn", "next_functions", "is_leaf"}  # attributes of torch's graph: rules say why not
 
 
 EINOPS_LAYERS = {"Rearrange": "MsRearrange", "Reduce": "MsReduce"}

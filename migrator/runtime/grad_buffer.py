@@ -9,6 +9,7 @@ import mindspore
 class _GradBuffer:
     def __init__(self):
         self._grads = {}
+        self._attached = {}  # optimizers whose parameters' .grad shows the sum (code reads p.grad)
 
     def add(self, optimizer, grads):
         old = self._grads.get(id(optimizer))
@@ -17,7 +18,17 @@ class _GradBuffer:
     def grads(self, optimizer):
         return self._grads.get(id(optimizer), ())
 
+    def attach(self, optimizer):
+        """Each parameter's .grad is the gradient added up since zero_grad(), as torch's."""
+        self._attached[id(optimizer)] = optimizer
+        for p, g in zip(optimizer.parameters, self.grads(optimizer)):
+            p.grad = g
+
     def zero(self, optimizer=None):
+        for key, opt in list(self._attached.items()):
+            if optimizer is None or key == id(optimizer):
+                for p in opt.parameters:
+                    p.grad = None
         if optimizer is None:
             self._grads.clear()
         else:

@@ -10,6 +10,12 @@ def ms_attach_grads(params, grads):
         p.grad = g if getattr(p, "grad", None) is None else p.grad + g
 
 
+def ms_set_grads(params, grads):
+    """The gradients a training step just computed, on its parameters' .grad (read before the step)."""
+    for p, g in zip(params, grads):
+        p.grad = g
+
+
 def ms_zero_grads(params):
     for p in params:
         p.grad = None

@@ -99,8 +99,14 @@ def apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseE
     """Translate ``call`` by ``rule``; raises Untranslated when it cannot."""
     call = _legacy_reduction(rule, call)
     out, call = _split_out(rule, call, receiver)
+    call, requires_grad = _requires_grad(rule, call)
     result = _apply_rule(ctx, rule, call, receiver)
     from . import runtime
+    if requires_grad is not None and result is not None:
+        # a tensor made with requires_grad=True is an autograd leaf (runtime/tensor_autograd.py)
+        runtime.require(ctx, "tensor_autograd")
+        flag = "" if requires_grad is True else f", {code(requires_grad)}"
+        result = parse_expr(f"ms_leaf({code(result)}{flag})")
     if rule.runtime:  # only once translated: an untranslated call needs no helper
         runtime.require(ctx, rule.runtime)
     if out is not None and result is not None:
@@ -127,6 +133,35 @@ def _split_out(rule: Rule, call: cst.Call, receiver) -> tuple[cst.BaseExpression
     if args:
         args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return given[0].value, call.with_changes(args=args)
+
+
+def _requires_grad(rule: Rule, call: cst.Call):
+    """(the call without its `requires_grad=` argument, True or the argument's expression) for a
+    tensor-creating call (its torch signature has `requires_grad=False`) passing something other
+    than False; (call, None) otherwise."""
+    sig = rule.signature
+    if sig is None or rule.handler or sig.get("requires_grad") is None \
+            or sig.get("requires_grad").default != "False":
+        return call, None
+    try:
+        bound = bind(sig, call.args)
+    except BindError:
+        return call, None
+    value = bound.values.get("requires_grad")
+    if value is None:
+        return call, None
+    try:
+        flag = literal(value)
+    except (ValueError, SyntaxError, TypeError):
+        flag = value
+    arg = next((a for a in call.args if a.value is value), None)
+    if arg is None or (arg.keyword is None and arg is not call.args[-1]):
+        return call, None
+    rest = [a for a in call.args if a is not arg]
+    call = call.with_changes(args=_fix_commas(rest, list(call.args)))
+    if flag is False or flag is None:  # torch's default: nothing to do
+        return call, None
+    return call, (True if flag is True else value)
 
 
 def _apply_rule(ctx: FileContext, rule: Rule, call: cst.Call, receiver: cst.BaseExpression | None) -> cst.BaseExpression:

@@ -361,12 +361,20 @@ def requires_grad_(ctx, rule, call, receiver):
     returns None: kept as a call on a named tensor (a statement: freezing), dropped on a
     temporary (torch.zeros(3).requires_grad_()), whose gradient MindSpore takes by function."""
     _no_star(call, ".requires_grad_()")
-    _bind(rule, call)
+    bound = _bind(rule, call)
     target = receiver
     if isinstance(target, (cst.Name, cst.Attribute)) and not (isinstance(target, cst.Attribute)
                                                               and target.attr.value == "data"):
         return call.with_changes(func=cst.Attribute(value=receiver, attr=cst.Name("requires_grad_")))
-    return receiver
+    # a temporary made an autograd leaf (`(a * x + b).requires_grad_(True)`): a Parameter that
+    # backward()/autograd.grad differentiate with respect to (runtime/tensor_autograd.py)
+    flag = bound.values.get("requires_grad")
+    if flag is not None and _literal(flag) is False:
+        return receiver
+    from . import runtime
+    runtime.require(ctx, "tensor_autograd")
+    extra = "" if flag is None or _literal(flag) is True else f", {_code(flag)}"
+    return _expr(ctx, f"ms_leaf({_code(receiver)}{extra})")
 
 
 _TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",

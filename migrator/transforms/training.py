@@ -209,8 +209,15 @@ def names_of(node) -> _Names:
 
 
 # ---- the rewrite --------------------------------------------------------------------------------
-def rewrite_block(ctx: FileContext, conv, body: list) -> list:
-    """Restructure every `loss.backward()` that is a direct statement of this block."""
+def rewrite_block(ctx: FileContext, conv, body: list, module: bool = False) -> list:
+    """Restructure every `loss.backward()` that is a direct statement of this block (and, first,
+    every `torch.autograd.grad(...)` call: transforms/autograd_grad.py)."""
+    if conv.convert_methods:
+        from . import autograd_grad
+        try:
+            body = autograd_grad.rewrite(ctx, conv, body, module)
+        finally:
+            _NAMES_CACHE.clear()
     if not conv.convert_methods or not any(backward_receiver(s) is not None or _guarded_backward(s) for s in body):
         return body  # (already converted code: what is left there was left on purpose)
     try:
@@ -227,6 +234,7 @@ class _BlockRewrite:
         self.moved: set[int] = set()  # indices moved into a forward function
         self.region_binds: set[str] = set()
         self.buffered: set[str] = set()  # optimizers an earlier backward of this block buffered for
+        self.deferred: dict[int, list[int]] = {}  # backward index -> statements of its loss set aside
 
     def run(self) -> list:
         # `torch.autograd.backward(...)`, `dist_autograd.backward(...)`: a module's function, not
@@ -251,8 +259,10 @@ class _BlockRewrite:
         stmt = self.body[b]
         loss = self._loss_of(stmt)
         optimizer, step_at, direct = self._optimizer_for(b, backward_idx, steps)
+        optimizer, step_at, direct = self._optimizer_of_models(b, loss, steps, optimizer, step_at, direct)
         if optimizer is None:
-            if not self._to_grad_attributes(b, loss, backward_idx, steps):
+            if not self._to_grad_attributes(b, loss, backward_idx, steps) \
+                    and not self._to_leaf_grads(b, loss, backward_idx, steps):
                 self._untranslated(b, "loss.backward() without an optimizer.step() in the same block: "
                                       "compute gradients with mindspore.value_and_grad by hand")
             return
@@ -266,7 +276,10 @@ class _BlockRewrite:
         lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
         lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
         lower = self._after_optimizer_made(lower, b, optimizer, zero_grads, loss)
-        region = self._slice(loss, lower, b)
+        if b in self.deferred:  # computed before an earlier backward() of this block (see _defer_later)
+            region = _Region(self.deferred[b], loss)
+        else:
+            region = self._slice(loss, lower, b, exclude=self._defer_later(b, lower, loss, backward_idx))
         if isinstance(region, str):
             self._untranslated(b, region)
             return
@@ -275,7 +288,8 @@ class _BlockRewrite:
         # errD_real.backward(); errD_fake.backward(); optimizerD.step())
         canonical = direct and any(lower <= z or z > b for z in zero_grads) and \
             all(not (b < i < step_at) for i in backward_idx) and optimizer not in self.buffered
-        if _runs_no_model([self.body[i] for i in region.indices] + region.recompute, loss, self.ctx):
+        if _runs_no_model([self.body[i] for i in region.indices] + region.recompute, loss, self.ctx) \
+                and not self._reads_leaves(region, loss):
             self.ctx.warn("torch.Tensor.backward", "this step's forward function calls no model: if the loss is "
                           "made of outputs computed before the step (log-probabilities or values saved in a list "
                           "during an episode), MindSpore's gradients are zero, as it differentiates a function; "
@@ -298,9 +312,14 @@ class _BlockRewrite:
                     self.conv._remove.add(self.body[z])  # removed; its comments move to the next line
                     self.ctx.translated()
             self._clips(b, step_at, grads, optimizer, canonical=True, scaler=self._scaler_of(stmt))
+            if _READS_GRAD.search(self.ctx.source):  # `p.grad` read (before the step): torch shows the gradients
+                runtime.require(self.ctx, "param_grads")
+                new.append(self._stmt(f"ms_set_grads({optimizer}.parameters, {grads})"))
         else:
             runtime.require(self.ctx, "grad_buffer")
             new.append(self._stmt(f"{BUFFER}.add({optimizer}, {grads})"))
+            if _READS_GRAD.search(self.ctx.source):  # `p.grad` read: the gradients added up so far, as torch's
+                new.append(self._stmt(f"{BUFFER}.attach({optimizer})"))
             self.conv.accumulating.add(optimizer)
             self.buffered.add(optimizer)
             if self._scaler_of(stmt):
@@ -313,6 +332,15 @@ class _BlockRewrite:
         self.replace[b] = new
         self.ctx.translated()  # the backward call
         self.ctx.imports_needed["import mindspore"] = None
+
+    def _reads_leaves(self, region, loss) -> bool:
+        """Does the forward read a tensor the file makes with requires_grad=True (`w = torch.zeros(2,
+        requires_grad=True)`, trained by `SGD([w, b])`)? Then it differentiates that leaf directly."""
+        leaves = _leaf_names(self.ctx)
+        reads = set(names_of(loss).reads)
+        for i in region.indices:
+            reads |= set(names_of(self.body[i]).reads)
+        return bool(leaves & reads)
 
     def _after_optimizer_made(self, lower: int, b: int, optimizer: str, zero_grads: list[int], loss) -> int:
         """The forward starts after the optimizer is built and after its zero_grad(): the model
@@ -363,12 +391,17 @@ class _BlockRewrite:
             return False
         fn_name, grads, params = self._fresh("forward_fn"), self._fresh("grads"), self._fresh("params")
         stmts, binding = self._forward_function(fn_name, loss, region, b)
-        runtime.require(self.ctx, "param_grads")
-        new = stmts + [
-            self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
-            self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, {params}"
-                       f"{', has_aux=True' if binding.has_aux else ''})({self._call_args(binding, region)})"),
-            self._stmt(f"ms_attach_grads({params}, {grads})")]
+        if _has_leaves(self.ctx):  # tensors with requires_grad=True get their gradients too
+            new = stmts + [
+                self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
+                self._backward_call(binding, region, b, params)]
+        else:
+            runtime.require(self.ctx, "param_grads")
+            new = stmts + [
+                self._stmt(f"{params} = " + " + ".join(f"{m}.trainable_params()" for m in models)),
+                self._stmt(f"{binding.target}, {grads} = mindspore.value_and_grad({fn_name}, None, {params}"
+                           f"{', has_aux=True' if binding.has_aux else ''})({self._call_args(binding, region)})"),
+                self._stmt(f"ms_attach_grads({params}, {grads})")]
         new[0] = new[0].with_changes(leading_lines=[*_strip_markers(self.body[b].leading_lines), *new[0].leading_lines])
         self.moved |= set(region.indices)
         self.replace[b] = new
@@ -376,6 +409,51 @@ class _BlockRewrite:
         self.ctx.translated()
         self.ctx.imports_needed["import mindspore"] = None
         return True
+
+    # -- `loss.backward()` on tensors made with requires_grad=True (autograd leaves): their .grad
+    def _to_leaf_grads(self, b: int, loss, backward_idx: list[int], steps: dict) -> bool:
+        """No optimizer and no model: the loss comes from leaves (`w = torch.randn(.., requires_grad=True)`,
+        runtime/tensor_autograd.py). The statements computing it become a function that
+        ms_backward differentiates with respect to the live leaves, adding to their .grad::
+
+            def forward_fn():                      y_pred = x.mm(w1).clamp(min=0).mm(w2)
+                y_pred = x.mm(w1)...         <-    loss = (y_pred - y).pow(2).sum()
+                loss = ...                         loss.backward()
+                return loss, [y_pred]
+            loss, [y_pred] = ms_backward(forward_fn, has_aux=True)
+        """
+        if not _has_leaves(self.ctx):
+            return False
+        lower = max([i for i in backward_idx if i < b] + [i for i in steps if i < b] + [-1]) + 1
+        lower = max([lower] + [i + 1 for i in range(lower, b) if _cell_boundary(self.body[i])])  # notebooks
+        region = self._slice(loss, lower, b)
+        if isinstance(region, str) or (not region.indices and isinstance(loss, cst.Name)):
+            return False
+        fn_name = self._fresh("forward_fn")
+        stmts, binding = self._forward_function(fn_name, loss, region, b)
+        new = stmts + [self._backward_call(binding, region, b, None)]
+        new[0] = new[0].with_changes(leading_lines=[*_strip_markers(self.body[b].leading_lines), *new[0].leading_lines])
+        self.moved |= set(region.indices)
+        self.replace[b] = new
+        self.ctx.translated()
+        return True
+
+    def _backward_call(self, binding, region, b: int, params: str | None):
+        """`<targets> = ms_backward(forward_fn, <args>, has_aux=.., params=.., gradient=..)`."""
+        from .calls import code
+        runtime.require(self.ctx, "tensor_autograd")
+        call = _call_of(self.body[b])
+        extra = []
+        if binding.has_aux:
+            extra.append("has_aux=True")
+        if params:
+            extra.append(f"params={params}")
+        for i, a in enumerate(call.args):  # backward(gradient=None, retain_graph=None, create_graph=False, inputs=None)
+            if (a.keyword is None and i == 0) or (a.keyword is not None and a.keyword.value == "gradient"):
+                extra.append(f"gradient={code(a.value)}")
+        args = ", ".join(x for x in [self._call_args(binding, region), *extra] if x)
+        return self._stmt(f"{binding.target} = ms_backward({binding.fn_name}, {args})" if args
+                          else f"{binding.target} = ms_backward({binding.fn_name})")
 
     # -- `if phase == 'train': loss.backward(); optimizer.step()` after the loss is computed here
     def _guarded(self, i: int, backward_idx: list[int], steps: dict[int, str | None]) -> None:
@@ -534,12 +612,86 @@ class _BlockRewrite:
             return known[0], None, False
         return None, None, False
 
-    # -- the statements the loss depends on
-    def _slice(self, loss: cst.BaseExpression, lower: int, b: int):
+    def _optimizer_of_models(self, b, loss, steps, optimizer, step_at, direct):
+        """Several optimizers stepped after several backward() calls (two models trained side by
+        side: `l1.backward(); l2.backward(); opt1.step(); opt2.step()`): each loss goes with the
+        optimizer built over the parameters of the model its statements read, when exactly one
+        optimizer stepped later in the block is and the first one stepped is not (every optimizer
+        stepped later being built over one model's parameters)."""
+        later = [(i, name) for i, name in sorted(steps.items()) if i > b and name]
+        if len({name for _, name in later}) < 2:
+            return optimizer, step_at, direct
+        needed = set(names_of(loss).reads)  # every name the loss's statements read
+        for i in range(b - 1, -1, -1):
+            n = names_of(self.body[i])
+            if needed & set(n.binds):
+                needed |= set(n.reads)
+        models = {name: self._model_of_optimizer(name) for _, name in later}
+        if None in models.values() or optimizer not in models or models[optimizer] in needed:
+            return optimizer, step_at, direct  # the first optimizer stepped may be this loss's: as before
+        matches = [(i, name) for i, name in later if models[name] in needed]
+        if len({name for _, name in matches}) != 1:
+            return optimizer, step_at, direct
+        i, name = matches[0]
+        return name, i, True
+
+    def _model_of_optimizer(self, name: str) -> str | None:
+        """`model` for an optimizer built as `name = <Optimizer>(model.parameters(), ...)` in the file."""
+        m = re.search(rf"(?m)^\s*{re.escape(name)}\s*=\s*[\w.]+\(\s*(?:params\s*=\s*)?([\w.]+)\.parameters\(\)",
+                      self.ctx.source)
+        return m.group(1).split(".")[0] if m else None
+
+    def _defer_later(self, b: int, lower: int, loss, backward_idx: list[int]) -> set[int]:
+        """Statements of [lower, b) that only a later backward()'s loss needs (`loss_a = ...; loss_b
+        = ...; loss_a.backward(); loss_b.backward()`): they go into that backward's forward function,
+        not this one's, so each function computes its own loss."""
+        mine = set(self._pure_slice(loss, lower, b))
+        out: set[int] = set()
+        for b2 in backward_idx:
+            if b2 <= b or b2 in self.deferred:
+                continue
+            name = dotted_name(self._loss_of(self.body[b2]))
+            if not name or "." in name or any(name in names_of(self.body[i]).binds for i in range(b, b2)):
+                continue
+            extra = [i for i in self._pure_slice(cst.Name(name), lower, b) if i not in mine and i not in out]
+            if not extra or self._scaler_of(self.body[b2]):
+                continue
+            bound = {x for i in extra for x in names_of(self.body[i]).binds}
+            rest = [i for i in range(min(extra), b) if i not in extra and i not in out]
+            if any(bound & set(names_of(self.body[i]).reads) for i in rest):
+                continue  # something this step computes reads them: leave the block as it is
+            self.deferred[b2] = sorted(extra)
+            out |= set(extra)
+        return out
+
+    def _pure_slice(self, loss, lower: int, b: int) -> list[int]:
         needed = set(names_of(loss).reads)
         indices = []
         for i in range(b - 1, lower - 1, -1):
             stmt = self.body[i]
+            if _makes_leaf(stmt):
+                needed -= set(names_of(stmt).binds)
+                continue
+            if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
+                    or self._constructs(stmt) or _is_compound(stmt):
+                continue
+            n = names_of(stmt)
+            if needed & set(n.binds):
+                indices.append(i)
+                needed |= set(n.reads)
+        return sorted(indices)
+
+    # -- the statements the loss depends on
+    def _slice(self, loss: cst.BaseExpression, lower: int, b: int, exclude: set[int] = frozenset()):
+        needed = set(names_of(loss).reads)
+        indices = []
+        for i in range(b - 1, lower - 1, -1):
+            if i in exclude:
+                continue
+            stmt = self.body[i]
+            if _makes_leaf(stmt):  # `x = ms_leaf(x)`: the leaf is what is differentiated, not what made it
+                needed -= set(names_of(stmt).binds)
+                continue
             if zero_grad_receiver(stmt) is not None or clip_call(stmt, self.ctx, self.conv.originals) \
                     or self._constructs(stmt):
                 continue
@@ -561,7 +713,7 @@ class _BlockRewrite:
         start = min(indices)
         region_idx = [i for i in range(start, b)
                       if zero_grad_receiver(self.body[i]) is None and not clip_call(self.body[i], self.ctx, self.conv.originals)
-                      and not self._constructs(self.body[i])]
+                      and not self._constructs(self.body[i]) and i not in exclude]
         lost = self._outside_forward_passes(region_idx, start)
         recompute = self._recomputable(lost, start, b) if lost else []
         if lost and recompute is None:
@@ -604,7 +756,8 @@ class _BlockRewrite:
         when value_and_grad asks for its parameters."""
         kinds = self.conv.kinds.of
         binds = names_of(stmt).binds
-        return bool(binds) and any(kinds.get(b) in ("module", "optimizer", "scheduler", "loader") for b in binds)
+        return bool(binds) and (any(kinds.get(b) in ("module", "optimizer", "scheduler", "loader") for b in binds)
+                                or _makes_leaf(stmt))
 
     def _outside_forward_passes(self, region_idx: list[int], start: int) -> list[str]:
         """Free names of the forward function whose value came from a model call earlier in the
@@ -638,7 +791,9 @@ class _BlockRewrite:
                     binds.append(x)
         self.region_binds |= set(binds)
         loss_name = loss.value if isinstance(loss, cst.Name) and loss.value in binds else None
-        aux = [x for x in binds if x != loss_name and x != fn_name]
+        # functions defined in it (ms_autograd_grad's, transforms/autograd_grad.py) are not values to return
+        local_defs = {s.name.value for s in stmts if isinstance(s, (cst.FunctionDef, cst.ClassDef))}
+        aux = [x for x in binds if x != loss_name and x != fn_name and x not in local_defs]
         from .calls import code
         loss_code = loss_name or code(loss)
         # one value besides the loss goes in a list: MindSpore's has_aux refuses a (loss, x) pair
@@ -656,6 +811,7 @@ class _BlockRewrite:
         target_loss = loss_name or "_"
         binding = _Binding(params=params, has_aux=bool(aux),
                            target=f"({', '.join([target_loss, *aux_code])})" if aux else target_loss)
+        binding.fn_name = fn_name
         return [fn], binding
 
     def _clips(self, b: int, end: int, grads: str, optimizer: str, canonical: bool, scaler: str | None = None) -> None:
@@ -770,6 +926,33 @@ def _is_compound(stmt) -> bool:
 class _Binding:
     def __init__(self, params, has_aux, target):
         self.params, self.has_aux, self.target = params, has_aux, target
+        self.fn_name = None
+
+
+_LEAF_SOURCE = re.compile(r"requires_grad|autograd")
+
+
+def _makes_leaf(stmt) -> bool:
+    """Does the (converted) statement make an autograd leaf (`w = ms_leaf(...)`)? The leaf is what
+    gradients are taken with respect to, so it is made before the forward function, not in it."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Assign):
+        return False
+    value = stmt.body[0].value
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "ms_leaf"
+
+
+_LEAF_ASSIGN = re.compile(r"(?m)^[ \t]*([A-Za-z_]\w*)[ \t]*=[^=\n].*(?:requires_grad[ \t]*=[ \t]*True|requires_grad_\()")
+_LEAF_FLAG = re.compile(r"(?m)^[ \t]*([A-Za-z_]\w*)\.requires_grad[ \t]*=[ \t]*True")
+
+
+def _leaf_names(ctx: FileContext) -> set[str]:
+    """Names the file assigns tensors made with requires_grad=True to (by its source lines)."""
+    return set(_LEAF_ASSIGN.findall(ctx.source)) | set(_LEAF_FLAG.findall(ctx.source))
+
+
+def _has_leaves(ctx: FileContext) -> bool:
+    """May the file make autograd leaves (tensors with requires_grad, autograd Functions)?"""
+    return bool(_LEAF_SOURCE.search(ctx.source))
 
 
 _MODELISH = re.compile(r"(model|net|encoder|decoder|generator|discriminator|backbone|classifier|layer|block|head)",
