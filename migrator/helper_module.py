@@ -100,6 +100,23 @@ def export_owner() -> dict[str, str]:
     return {n: h for h in all_helpers() for n in exports(h)}
 
 
+@lru_cache(maxsize=None)
+def is_cell_class(name: str) -> bool:
+    """Whether helper `name` is a class deriving from a MindSpore layer (`MsModuleDict(mindspore.nn.CellDict)`),
+    so that a user class deriving from the torch API it stands for is a model class."""
+    owner = export_owner().get(name)
+    if owner is None:
+        return False
+    _, tree = _parsed(owner)
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            for base in node.bases:
+                text = ast.unparse(base)
+                if text.startswith(("mindspore.nn.", "nn.")) or (text != name and is_cell_class(text)):
+                    return True
+    return False
+
+
 def closure(names) -> list[str]:
     """The helpers, each after the helpers it uses."""
     out: list[str] = []

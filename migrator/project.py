@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from .names import TORCH_ROOTS
-from .transforms.classes import NOT_MODULE_BASES
+from .transforms.classes import NOT_MODULE_BASES, builds_cell
 
 _MODULE_CLASSES = ("torch.nn.Module", "torch.nn.modules.module.Module")
 
@@ -415,8 +415,7 @@ class Project:
             return True
         if self.rules is None:
             return q.startswith("torch.nn.") and q.rsplit(".", 1)[-1][:1].isupper()
-        rule = self.rules.get(q)
-        return rule is not None and bool(rule.to) and rule.to.startswith("mindspore.nn.")
+        return builds_cell(self.rules.get(q))
 
     # ---- what each file receives --------------------------------------------------------------
     def received(self, mod: str) -> Received:

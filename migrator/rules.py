@@ -43,6 +43,7 @@ RULE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "decorator": ((str,), "'drop': used as a decorator (`@torch.jit.ignore`, `@torch.jit.unused(...)`), it is removed"),
     "aliases": ((list,), "other qualified torch names for the same API"),
     "params": ((dict,), "checkpoint parameter renames for a layer: torch name -> MindSpore name"),
+    "attrs": ((dict,), "a layer's other attributes MindSpore names differently (`groups = \"group\"`): read where the layer is known, as params are; not in checkpoints"),
     "nested_params": ((str,), "'batch_norm': a whole model (torchvision.models.resnet18): names inside are kept, except that BatchNorm layers (found by their running_mean in the checkpoint) get BatchNorm's renames"),
     "param_transforms": ((dict,), "torch parameter -> value transform applied when converting checkpoints"),
     "fill_params": ((dict,), "MindSpore parameters torch may not have (affine=False...): name -> 'ones' or 'zeros'"),
@@ -86,6 +87,7 @@ class Rule:
     as_value: str | None = None
     aliases: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
     nested_params: str | None = None
     param_transforms: dict[str, str] = field(default_factory=dict)
     fill_params: dict[str, str] = field(default_factory=dict)
@@ -109,6 +111,14 @@ class Rule:
     @property
     def translated(self) -> bool:
         return self.unsupported is None
+
+    @property
+    def attr_renames(self) -> dict[str, str]:
+        """torch attribute -> MindSpore attribute where the layer is known (`m.weight` -> `m.gamma`,
+        `m.groups` -> `m.group`): the parameter renames of the layer's own parameters, and attrs."""
+        if any("." in v for v in self.params.values()):
+            return dict(self.attrs)  # parameters in a sub-cell (BatchNorm3d's bn2d.gamma)
+        return {**{k: v for k, v in self.params.items() if v and v != k}, **self.attrs}
 
     @cached_property
     def signature(self) -> Signature | None:
@@ -149,7 +159,7 @@ def _check_rule(source: str, key: str, body: object) -> Rule:
         types, _ = RULE_KEYS[k]
         if not isinstance(v, types):
             raise RuleError(f"{where}: {k} must be a {types[0].__name__}, not {type(v).__name__}")
-    for k in ("rename", "emit", "unsupported_args", "transform", "params", "param_transforms", "fill_params"):
+    for k in ("rename", "emit", "unsupported_args", "transform", "params", "attrs", "param_transforms", "fill_params"):
         for a, b in body.get(k, {}).items():
             if not isinstance(b, str):
                 raise RuleError(f"{where}: {k}.{a} must be a string")

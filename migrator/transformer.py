@@ -14,7 +14,7 @@ import libcst as cst
 from .context import FileContext, Untranslated
 from .names import TORCH_ROOTS, dotted_name
 from .param_map import naming_fix_signal
-from .transforms import calls, classes, imports, markers, methods, no_grad, runtime, training
+from .transforms import calls, classes, imports, markers, methods, no_grad, parens, runtime, training
 from .transforms.decorators import ReferenceCounter, without_decorators
 from .transforms.narrowing import local_layers, class_name_literal_fix, class_name_source, narrowing_of
 
@@ -92,7 +92,10 @@ class Converter(cst.CSTTransformer):
 
     def on_leave(self, original_node, updated_node):
         fn = _hook(self, "leave_", type(original_node))
-        return updated_node if fn is None else fn(self, original_node, updated_node)
+        result = updated_node if fn is None else fn(self, original_node, updated_node)
+        if type(result) in parens.OPERAND_HOLDERS:  # a translated operand keeps its grouping
+            result = parens.fix_operands(result)
+        return result
 
     def on_visit_attribute(self, node, attribute) -> None:
         if attribute in _HOOKED_FIELDS:  # most fields (whitespace, parentheses...) have no hook
@@ -1222,8 +1225,8 @@ def _param_renames(ctx, members: dict) -> dict:
     out = {}
     for member, q in members.items():
         rule = ctx.rules.get(q)
-        if rule is not None and rule.translated and any(rule.params.values()):
-            out[member] = {k: v for k, v in rule.params.items() if v}
+        if rule is not None and rule.translated and (any(rule.params.values()) or rule.attrs):
+            out[member] = {**{k: v for k, v in rule.params.items() if v}, **rule.attrs}
     return out
 
 

@@ -112,6 +112,18 @@ def test_package_root_imports_relatively(tmp_path):
     assert got.strip() == "2 True"
 
 
+def test_a_helper_acting_on_import_is_imported_from_the_package_root(tmp_path):
+    """A file two levels down that needs only a helper acting on import (a format spec on a tensor)
+    imports the module from the package root (`from .. import ms_helpers`), not from its own folder."""
+    src = tmp_path / "lib"
+    _write(src, {"__init__.py": "", "sub/__init__.py": "from .deep import show\n",
+                 "sub/deep.py": "import torch\n\n\ndef show(n):\n    return f'{torch.ones(n).sum():.2f}'\n"})
+    out = tmp_path / "site" / "mylib_ms"
+    _convert(src, "-o", out)
+    assert "from .. import ms_helpers" in (out / "sub" / "deep.py").read_text()
+    assert _run(["-c", "import mylib_ms.sub as s; print(s.show(3))"], tmp_path / "site").strip() == "3.00"
+
+
 def test_imports_after_the_first_torch_use(tmp_path):
     """A script that imports numpy below its first torch use: the helper import comes with the
     imports, and nothing of the helpers runs before the script's own lines."""
@@ -220,6 +232,20 @@ def test_a_helper_name_the_user_uses_is_imported_under_another_name(tmp_path):
     text = (tmp_path / "o" / "a.py").read_text()
     assert "from ms_helpers import MsDataLoader as MsDataLoader_" in text
     assert _run(["a.py"], tmp_path / "o").strip() == "2 __main__"
+
+
+def test_a_helper_a_template_names_follows_the_files_spelling(tmp_path):
+    """`torch.device('cpu')` becomes the Device helper through a rule template; where the file uses
+    the name Device itself, the import says `Device as Device_` and the call must say Device_ too."""
+    (tmp_path / "a.py").write_text("import torch\n\n\n"
+                                   "class Device:  # the user's own class of that name\n    pass\n\n\n"
+                                   "def f(x, device: torch.device = torch.device('cpu')):\n"
+                                   "    return (x.to(device) * 2).sum().item(), device.type\n\n\n"
+                                   "print(*f(torch.ones(3)), Device.__module__)\n")
+    _convert(tmp_path / "a.py", "-o", tmp_path / "o" / "a.py")
+    text = (tmp_path / "o" / "a.py").read_text()
+    assert "Device as Device_" in text and "Device_('cpu')" in text, text
+    assert _run(["a.py"], tmp_path / "o").strip() == "6.0 cpu __main__"
 
 
 def test_helper_import_where_the_only_torch_import_went():

@@ -452,3 +452,76 @@ def test_torch_import_retry_keeps_the_translated_try(tmp_path):
                          capture_output=True, text=True, cwd=str(out), env=ENV, timeout=300)
     assert run.returncode == 0 and "installing" not in run.stdout and run.stdout.strip().endswith("4.0"), \
         run.stdout + run.stderr
+
+
+# ---- a container subclass with its own forward (timm's MixedConv2d(nn.ModuleDict), DenseBlock) ----
+CONTAINER_SUBCLASSES = """
+class Mixed(nn.ModuleDict):
+    def __init__(self, dim=8, parts=2):
+        super().__init__()
+        for i in range(parts):
+            self.add_module(str(i), nn.Linear(dim // parts, dim // parts))
+        self.splits = [dim // parts] * parts
+
+    def forward(self, x):
+        xs = torch.split(x, self.splits, 1)
+        return torch.cat([m(xs[i]) for i, m in enumerate(self.values())], 1)
+
+
+class Dense(nn.ModuleDict):
+    def __init__(self, dim=8, n=2):
+        super().__init__()
+        for i in range(n):
+            self.add_module('layer%d' % (i + 1), nn.Linear(dim * (i + 1), dim))
+
+    def forward(self, x):
+        feats = [x]
+        for name, layer in self.items():
+            feats.append(layer(torch.cat(feats, 1)))
+        return torch.cat(feats, 1)
+
+
+class Chain(nn.ModuleList):
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mixed = Mixed()
+        self.dense = Dense()
+        self.chain = Chain([nn.Linear(24, 6), nn.Tanh()])
+
+    def forward(self, x):
+        return self.chain(self.dense(self.mixed(x)))
+"""
+
+
+def test_container_subclass_with_forward(tmp_path):
+    """A ModuleDict / ModuleList subclass with its own forward is a model class: its forward becomes
+    construct (CellDict's own construct raises NotImplementedError)."""
+    import mindspore
+    import torch
+
+    from migrator.checkpoint import convert_checkpoint
+
+    src, dst, out = convert_folder(tmp_path, "containers", CONTAINER_SUBCLASSES)
+    code = dst.read_text()
+    assert "def forward" not in code and code.count("def construct") == 4, code
+    tmod = load(src, f"containers_torch_{tmp_path.name}")
+    mmod = load(dst, f"containers_ms_{tmp_path.name}", out)
+    tnet = tmod.Net()
+    randomize(tnet)
+    torch.save(tnet.state_dict(), tmp_path / "n.pth")
+    convert_checkpoint(str(tmp_path / "n.pth"), str(tmp_path / "n.ckpt"), str(tmp_path / "map.json"), model="Net",
+                       echo=lambda *a: None, ms_model="containers.Net()", ms_path=str(out))
+    mnet = mmod.Net()
+    assert mindspore.load_param_into_net(mnet, mindspore.load_checkpoint(str(tmp_path / "n.ckpt")),
+                                         strict_load=True) == ([], [])
+    x = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
+    tnet.eval()
+    mnet.set_train(False)
+    assert not compare(tnet(torch.from_numpy(x)), mnet(mindspore.Tensor(x)), where="eval")

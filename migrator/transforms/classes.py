@@ -25,8 +25,8 @@ def is_cell_class(node: cst.ClassDef, table: ImportTable, rules: RuleSet, known_
             rule = rules.get(q)
             if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
                 return True
-            if rule is not None and rule.to and rule.to.startswith("mindspore.nn."):
-                return True  # subclass of a torch layer (class MyConv(nn.Conv2d))
+            if builds_cell(rule):
+                return True  # subclass of a torch layer (class MyConv(nn.Conv2d), class Mixed(nn.ModuleDict))
             continue
         name = dotted_name(base)
         if name in known_cells or name in table.external_cells:  # (a model class of another module)
@@ -36,6 +36,18 @@ def is_cell_class(node: cst.ClassDef, table: ImportTable, rules: RuleSet, known_
     # A user base class we cannot see (imported from the user's package) plus a `forward`
     # method: a model in every code base we measured.
     return unknown_base and _has_forward(node)
+
+
+def builds_cell(rule) -> bool:
+    """The rule turns a torch layer class into a MindSpore Cell class: `mindspore.nn.X`, or a runtime
+    helper class deriving from one (`nn.ModuleDict` -> MsModuleDict(mindspore.nn.CellDict))."""
+    if rule is None or not rule.to:
+        return False
+    if rule.to.startswith("mindspore.nn."):
+        return True
+    from ..helper_module import is_cell_class
+
+    return bool(rule.runtime) and "." not in rule.to and is_cell_class(rule.to)
 
 
 def _has_forward(node: cst.ClassDef) -> bool:

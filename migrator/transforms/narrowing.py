@@ -18,8 +18,8 @@ def narrowing_of(ctx: FileContext, test: cst.BaseExpression,
         obj, rules, _ = by_name
         # layers with parameters only (a name test for 'Embedding' also passes CosineEmbeddingLoss),
         # and not the ones whose parameters sit in a sub-cell (BatchNorm3d's bn2d.gamma)
-        maps = [{k: v for k, v in r.params.items() if v and v != k} for r in rules
-                if r.params and not any("." in v for v in r.params.values())]
+        maps = [r.attr_renames for r in rules
+                if (r.params or r.attrs) and not any("." in v for v in r.params.values())]
         if not maps:
             return None
         merged = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps)}
@@ -35,7 +35,7 @@ def narrowing_of(ctx: FileContext, test: cst.BaseExpression,
         rule = ctx.rules.get(q) if q else None
         if rule is None or not rule.translated:
             return None
-        maps.append({k: v for k, v in rule.params.items() if v and v != k})
+        maps.append(rule.attr_renames)
     # only what every class renames alike: (nn.LayerNorm, nn.BatchNorm2d): weight -> gamma;
     # (nn.Linear, nn.Embedding): nothing (weight stays weight for the Dense)
     merged = {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps)}
@@ -146,9 +146,9 @@ def local_layers(ctx: FileContext, func: cst.FunctionDef) -> dict[str, dict[str,
         if isinstance(value, cst.Call):
             q = ctx.table.resolve(value.func)
             rule = ctx.rules.get(q) if q else None
-            if rule is not None and rule.translated and q.startswith("torch.nn.") and rule.params \
+            if rule is not None and rule.translated and q.startswith("torch.nn.") and (rule.params or rule.attrs) \
                     and not any("." in v for v in rule.params.values()):
-                renames = {k: v for k, v in rule.params.items() if v and v != k} or None
+                renames = rule.attr_renames or None
         name = target.value
         if name in found and found[name] != renames:
             found[name] = None
