@@ -112,6 +112,18 @@ def test_package_root_imports_relatively(tmp_path):
     assert got.strip() == "2 True"
 
 
+def test_a_helper_acting_on_import_is_imported_from_the_package_root(tmp_path):
+    """A file two levels down that needs only a helper acting on import (a format spec on a tensor)
+    imports the module from the package root (`from .. import ms_helpers`), not from its own folder."""
+    src = tmp_path / "lib"
+    _write(src, {"__init__.py": "", "sub/__init__.py": "from .deep import show\n",
+                 "sub/deep.py": "import torch\n\n\ndef show(n):\n    return f'{torch.ones(n).sum():.2f}'\n"})
+    out = tmp_path / "site" / "mylib_ms"
+    _convert(src, "-o", out)
+    assert "from .. import ms_helpers" in (out / "sub" / "deep.py").read_text()
+    assert _run(["-c", "import mylib_ms.sub as s; print(s.show(3))"], tmp_path / "site").strip() == "3.00"
+
+
 def test_imports_after_the_first_torch_use(tmp_path):
     """A script that imports numpy below its first torch use: the helper import comes with the
     imports, and nothing of the helpers runs before the script's own lines."""

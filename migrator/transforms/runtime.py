@@ -73,7 +73,8 @@ def splice_helpers(output: str, ctx: FileContext, indent: str = "    ") -> str:
     names, helpers = used_helpers(rest, ctx.helpers_needed, ctx.helper_aliases)
     ctx.helpers_used = helpers
     spelling = ctx.helper_module
-    package, _, module = spelling.rpartition(".") if spelling.startswith(".") else ("", "", spelling)
+    module = spelling.lstrip(".")
+    package = spelling[:len(spelling) - len(module)]  # the leading dots of a relative spelling
     have = _imported_names(ctx.source, spelling)
     missing = [n for n in names if n not in have]
     if missing:
@@ -83,7 +84,7 @@ def splice_helpers(output: str, ctx: FileContext, indent: str = "    ") -> str:
         text = text.replace("\n", newline) + newline
     elif not names and helpers and not have and not re.search(rf"(?m)^(from \.* ?import {module}|import {module})\b", ctx.source):
         # only helpers that act when imported (a format spec or numpy index on MindSpore tensors)
-        text = (f"from {package or '.'} import {module}" if package else f"import {module}") \
+        text = (f"from {package} import {module}" if package else f"import {module}") \
             + "  # noqa: F401 (torch's behaviours on MindSpore tensors, set up when imported)" + newline
     else:
         text = ""
