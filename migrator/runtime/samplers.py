@@ -18,6 +18,9 @@ class MsSampler:
     def __init__(self, data_source=None):
         pass
 
+    def __class_getitem__(cls, item):  # Sampler[List[int]] as a base class or annotation, as torch's Generic
+        return cls
+
     def __iter__(self):
         raise NotImplementedError
 
