@@ -234,6 +234,20 @@ def test_a_helper_name_the_user_uses_is_imported_under_another_name(tmp_path):
     assert _run(["a.py"], tmp_path / "o").strip() == "2 __main__"
 
 
+def test_a_helper_a_template_names_follows_the_files_spelling(tmp_path):
+    """`torch.device('cpu')` becomes the Device helper through a rule template; where the file uses
+    the name Device itself, the import says `Device as Device_` and the call must say Device_ too."""
+    (tmp_path / "a.py").write_text("import torch\n\n\n"
+                                   "class Device:  # the user's own class of that name\n    pass\n\n\n"
+                                   "def f(x, device: torch.device = torch.device('cpu')):\n"
+                                   "    return (x.to(device) * 2).sum().item(), device.type\n\n\n"
+                                   "print(*f(torch.ones(3)), Device.__module__)\n")
+    _convert(tmp_path / "a.py", "-o", tmp_path / "o" / "a.py")
+    text = (tmp_path / "o" / "a.py").read_text()
+    assert "Device as Device_" in text and "Device_('cpu')" in text, text
+    assert _run(["a.py"], tmp_path / "o").strip() == "6.0 cpu __main__"
+
+
 def test_helper_import_where_the_only_torch_import_went():
     """timm's hardcorenas.py: its one torch import goes and nothing of MindSpore is imported in
     its place; the comments it carried move onto the helper import (an internal error before)."""

@@ -78,7 +78,20 @@ def fill(ctx: FileContext, template: str, bound: Bound | None, receiver, extra: 
             return f"({code(node)})"  # `0.x` is not an attribute of 0
         return atom_code(node)
 
-    return render_code(ctx, re.sub(r"\{([\w*]+)\}", sub, template))
+    return render_code(ctx, re.sub(r"\{([\w*]+)\}", sub, _spell_helpers(ctx, template)))
+
+
+_PLACEHOLDER_OR_WORD = re.compile(r"\{[\w*]+\}|(?<![\w.'\"])([A-Za-z_]\w*)")
+
+
+def _spell_helpers(ctx: FileContext, template: str) -> str:
+    """A runtime helper named in a template (`Device({type})`) as this file spells it (`Device_`
+    where the file already uses the name), as the import of the helper names it."""
+    from .runtime import helper_names
+
+    names = helper_names()
+    return _PLACEHOLDER_OR_WORD.sub(
+        lambda m: ctx.helper_spelling(m.group(1)) if m.group(1) and m.group(1) in names else m.group(0), template)
 
 
 def choose_template(rule: Rule, bound: Bound | None) -> str | None:
