@@ -719,9 +719,31 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
                  "static map could not decide are taken from it, and every name is checked against it")
     out = []
     written = set()
+    # one tensor under several torch names (a module shared between two attributes, timm's CoaT
+    # `SerialBlock(shared_cpe=self.cpe1)`): MindSpore keeps it once, under its first attribute path
+    first_of: dict = {}
+    same_as: dict[str, str] = {}
+    for n, t in state.items():
+        if hasattr(t, "data_ptr") and hasattr(t, "stride") and t.numel():
+            key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), str(t.dtype))
+            if key in first_of:
+                same_as[n] = first_of[key]
+            else:
+                first_of[key] = n
+    placed: dict[str, str] = {}
     for s in steps:
         if s.action == "filled" and s.ms_name not in target:
             s.action, s.reason = "error", f"{s.reason}; but the converted model built at run time has no {s.ms_name}"
+        if s.torch_name is None and s.action == "error" and s.fill:
+            # a layer the static map places (a member assigned under an `if`), nothing of it in the
+            # checkpoint: the converted model decides whether it exists, and its size
+            if s.ms_name not in target:
+                notes.append(f"{s.ms_name}: the static map has this layer, the converted model built at run "
+                             "time does not (not built in this configuration); nothing written")
+                continue
+            s = Step(None, "filled", s.ms_name, fill=s.fill, ms_shape=tuple(target[s.ms_name]),
+                     reason=f"{s.reason.split(' but its size')[0]}: this torch layer saved none; "
+                            "the size is the converted model's, built at run time")
         if s.torch_name is None or s.action in ("dropped", "tied"):
             out.append(s)
             if s.action == "filled":
@@ -733,6 +755,7 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
         if s.action in ("kept", "renamed", "transformed") and s.ms_name in target and tuple(target[s.ms_name]) == tuple(want):
             out.append(s)
             written.add(s.ms_name)
+            placed[n] = s.ms_name
             continue
         if t is None or not hasattr(t, "shape"):
             out.append(s)
@@ -754,6 +777,12 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
             out.append(Step(n, "dropped", reason="BatchNorm's batch counter: the converted model has no counterpart",
                             shape=shape))
             continue
+        if not fits and same_as.get(n) in placed:
+            partner = same_as[n]
+            out.append(Step(n, "tied", placed[partner], shape=shape, value_of=partner,
+                            reason=f"same tensor as {partner} (one module under two attribute paths); "
+                                   "the converted model built at run time keeps it once"))
+            continue
         if len(fits) != 1:
             why = "no parameter of that name and shape" if not fits else \
                 f"several fit ({', '.join(f[0] for f in fits)})"
@@ -768,6 +797,7 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
         else:
             out.append(Step(n, "renamed" if name != n else "kept", name, reason=how, shape=shape, ms_shape=shape))
         written.add(name)
+        placed[n] = name
     for name, shape in target.items():
         if name not in written and not any(x.ms_name == name and x.action in ("filled", "tied") for x in out):
             out.append(Step(None, "error", name, ms_shape=tuple(shape),
@@ -1040,7 +1070,8 @@ def _fills(resolved: dict, state: dict, pmap: ParamMap, root: str, steps: list) 
             if full in have:
                 continue
             if size is None:
-                out.append(Step(None, "error", full, reason=f"{_short_layer(q)} needs {name} but its size is unknown "
+                out.append(Step(None, "error", full, fill=how,
+                                reason=f"{_short_layer(q)} needs {name} but its size is unknown "
                                 "(nothing of this layer is in the checkpoint and its arguments are not literal)"))
                 continue
             out.append(Step(None, "filled", full, fill=how, ms_shape=size,

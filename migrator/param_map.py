@@ -1055,7 +1055,21 @@ NAMING_FIX = "update_parameters_name"
 NAMING_FIX_COMMENT = "# ms-migrate: name parameters by attribute path, as torch does (checkpoints load by name)"
 
 
-def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
+def built_members(node: cst.Assign, me: str) -> set[str]:
+    """`me.x = Block(...)` (or `A(...) if c else B(...)`): members that may hold a module built here."""
+    value = node.value
+    if not (isinstance(value, cst.Call) or (isinstance(value, cst.IfExp) and (
+            isinstance(value.body, cst.Call) or isinstance(value.orelse, cst.Call)))):
+        return set()
+    out = set()
+    for t in node.targets:
+        n = dotted_name(t.target)
+        if n is not None and n.startswith(me + ".") and n.count(".") == 1:
+            out.add(n[len(me) + 1:])
+    return out
+
+
+def naming_fix_signal(node: cst.CSTNode, me: str, built: set | frozenset = frozenset()) -> bool:
     """Does this node, directly in a Cell's ``__init__`` whose first parameter is ``me``, build
     members in a way MindSpore names differently from torch?
 
@@ -1064,13 +1078,26 @@ def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
     tied parameter or a module bound to two attributes keeps the name of one assignment rather
     than of its first attribute path: ``me.layers.append(...)``, ``me.x += ...``,
     ``me.a.w = me.b.w``, ``me.b = me.a``, ``me.d[k] = ...``; a cell set inside a member
-    (``me.backbone.fc = nn.Linear(...)``) is named without the member's prefix. The converter asks this of each
+    (``me.backbone.fc = nn.Linear(...)``) is named without the member's prefix; a member built here
+    (in ``built``) handed to another constructor (``Block(shared_cpe=me.cpe1)``, timm's CoaT), which
+    stores it: MindSpore names the shared cell's parameters by the last assignment, torch by the
+    first attribute path. The converter asks this of each
     statement during its walk and ends such an ``__init__`` with ``self.update_parameters_name()``,
     which renames every parameter to its first attribute path, as torch's state_dict order has it."""
     if isinstance(node, cst.Call):
         f = node.func
-        return isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
-            and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}"
+        if isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
+                and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}":
+            return True
+        if built and not (dotted_name(f) or "").startswith(me + "."):
+            for a in node.args:
+                values = [el.value for el in a.value.elements] if isinstance(a.value, (cst.Tuple, cst.List)) \
+                    else [a.value]
+                for v in values:
+                    n = dotted_name(v)
+                    if n is not None and n.startswith(me + ".") and n[len(me) + 1:] in built:
+                        return True
+        return False
     if isinstance(node, cst.AugAssign):
         n = dotted_name(node.target)
         return n is not None and n.startswith(me + ".") and n.count(".") == 1

@@ -33,8 +33,11 @@ def convert_folder(tmp_path, name, source):
 
 
 def load(path, name, extra_path=None):
-    if extra_path and str(extra_path) not in sys.path:
+    if extra_path:
+        if str(extra_path) in sys.path:
+            sys.path.remove(str(extra_path))
         sys.path.insert(0, str(extra_path))
+        sys.modules.pop("ms_helpers", None)  # each converted folder has its own helper module
     spec = importlib.util.spec_from_file_location(name, str(path))
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
@@ -418,3 +421,116 @@ def test_torch_import_fallback_and_bare_torch(tmp_path):
                           "print(trace_utils.check(mindspore.Tensor(np.ones((2, 1), np.float32))).sum())"],
                          capture_output=True, text=True, cwd=str(out), env=ENV, timeout=300)
     assert run.returncode == 0 and run.stdout.strip().endswith("4.0"), run.stdout + run.stderr
+
+
+# ---- 3. timm's idioms the converted model decides at run time (ckpt --ms-model) -----------------
+SHARED_AND_OPTIONAL = """
+class PosEnc(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+
+    def forward(self, x):
+        return x + self.proj(x)
+
+
+class Root(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * c, c, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, a, b):
+        return self.bn(self.conv(torch.cat([a, b], 1)))
+
+
+class Tree(nn.Module):  # timm's DlaTree: `root` only at the last level (None above it)
+    def __init__(self, levels, c, shared_pos=None):
+        super().__init__()
+        self.pos = shared_pos  # timm's CoaT: one position encoding shared by the blocks of a stage
+        if levels == 1:
+            self.left = nn.Conv2d(c, c, 3, padding=1)
+            self.right = nn.Conv2d(c, c, 3, padding=1)
+            self.root = Root(c)
+        else:
+            self.left = Tree(levels - 1, c, shared_pos)
+            self.right = Tree(levels - 1, c, shared_pos)
+            self.root = None
+
+    def forward(self, x):
+        x = self.pos(x)
+        a = self.left(x)
+        b = self.right(a)
+        return self.root(a, b) if self.root is not None else b
+
+
+class TokenNorm(nn.Module):  # timm's LeViT: BatchNorm1d over the flattened tokens
+    def __init__(self, c):
+        super().__init__()
+        self.linear = nn.Linear(c, c, bias=False)
+        self.bn = nn.BatchNorm1d(c)
+
+    def forward(self, x):
+        x = self.linear(x)
+        return self.bn(x.flatten(0, 1)).reshape_as(x)
+
+
+class Net(nn.Module):
+    def __init__(self, c=4):
+        super().__init__()
+        self.pos = PosEnc(c)
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.tree = Tree(2, c, shared_pos=self.pos)
+        self.tokens = TokenNorm(c)
+        self.head = nn.Linear(c, 5)
+
+    def forward(self, x):
+        x = self.tree(self.stem(x))
+        t = self.tokens(x.flatten(2).transpose(1, 2))
+        return self.head(t.mean(1))
+"""
+
+
+def test_shared_module_and_optional_member_decided_at_run_time(tmp_path):
+    """A module built in __init__ and handed to child constructors (stored there): torch's
+    state_dict has it under every path, MindSpore keeps it once under the first (the converted
+    __init__ renames by attribute path); ckpt --ms-model ties the other names to it. A member that
+    is None in this configuration (the static map has its class) is not asked for. BatchNorm2d and
+    BatchNorm1d over flattened tokens: running statistics after a train-mode forward agree."""
+    import mindspore
+    import torch
+
+    from migrator.checkpoint import convert_checkpoint
+
+    src, dst, out = convert_folder(tmp_path, "shared", SHARED_AND_OPTIONAL)
+    assert "update_parameters_name()" in dst.read_text().split("class Net")[1]
+    tmod = load(src, f"shared_torch_{tmp_path.name}")
+    torch.manual_seed(0)
+    tnet = tmod.Net()
+    randomize(tnet)
+    torch.save(tnet.state_dict(), tmp_path / "n.pth")
+    lines = []
+    plan = convert_checkpoint(str(tmp_path / "n.pth"), str(tmp_path / "n.ckpt"), str(tmp_path / "map.json"),
+                              model="Net", echo=lines.append, ms_model="shared.Net()", ms_path=str(out))
+    printed = "\n".join(lines)
+    tied = {s.torch_name: s.ms_name for s in plan.steps if s.action == "tied"}
+    assert tied["tree.pos.proj.weight"] == "pos.proj.weight" and tied["tree.left.pos.proj.bias"] == "pos.proj.bias", printed
+    assert not [s for s in plan.steps if s.ms_name and s.ms_name.startswith("tree.root.")], printed
+    mmod = load(dst, f"shared_ms_{tmp_path.name}", out)
+    mnet = mmod.Net()
+    assert mindspore.load_param_into_net(mnet, mindspore.load_checkpoint(str(tmp_path / "n.ckpt")),
+                                         strict_load=True) == ([], []), printed
+    x = np.random.default_rng(1).standard_normal((3, 3, 6, 6)).astype(np.float32)
+    tnet.eval()
+    mnet.set_train(False)
+    with torch.no_grad():
+        assert not compare(tnet(torch.from_numpy(x)), mnet(mindspore.Tensor(x)), where="eval")
+        tnet.train()
+        mnet.set_train(True)
+        assert not compare(tnet(torch.from_numpy(x)), mnet(mindspore.Tensor(x)), where="train")
+    ms = {p.name: p.asnumpy() for p in mnet.get_parameters()}
+    for name, t in tnet.state_dict().items():
+        if name.endswith(("running_mean", "running_var")):
+            leaf = "moving_mean" if name.endswith("mean") else "moving_variance"
+            got = ms[name.rsplit(".", 1)[0] + "." + leaf]
+            assert not compare(t, got, where=name), name
