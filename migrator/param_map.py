@@ -224,6 +224,18 @@ class _ClassScanner:
             env[target.value] = self._classify_value(value, env, depth)
             return
         if isinstance(target, (cst.Tuple, cst.List)):
+            # `self.global_pool, self.fc = create_classifier(...)` (timm): members the map cannot
+            # decide (the checkpoint's names do), rather than members it does not know of
+            els = [e.value for e in target.elements]
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(els) \
+                    and not any(isinstance(e, cst.StarredElement) for e in value.elements):
+                for t, v in zip(els, value.elements):
+                    self._assign(t, v.value, env, loop, depth)
+                return
+            for t in els:
+                name = dotted_name(t)
+                if name is not None and name.startswith("self.") and "." not in name[5:]:
+                    self._member(name[5:], _unknown(f"unpacked from {_short(value)}"))
             return
         if isinstance(target, cst.Subscript):
             # self.heads["a"] = nn.Linear(...) / layers[i] = ...

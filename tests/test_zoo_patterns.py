@@ -534,3 +534,27 @@ def test_shared_module_and_optional_member_decided_at_run_time(tmp_path):
             leaf = "moving_mean" if name.endswith("mean") else "moving_variance"
             got = ms[name.rsplit(".", 1)[0] + "." + leaf]
             assert not compare(t, got, where=name), name
+
+
+TUPLE_MEMBERS = """
+def create_head(c, n):  # timm's create_classifier: (pool, fc)
+    return nn.AdaptiveAvgPool2d(1), nn.Linear(c, n)
+
+
+class Net(nn.Module):
+    def __init__(self, c=4, n=3):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, c, 3), nn.BatchNorm2d(c)
+        self.global_pool, self.classifier = create_head(c, n)
+
+    def forward(self, x):
+        x = self.global_pool(self.bn(self.conv(x))).flatten(1)
+        return self.classifier(x)
+"""
+
+
+def test_members_assigned_by_tuple_unpacking_static_map(tmp_path):
+    """`self.pool, self.fc = factory(...)` and `self.a, self.b = A(...), B(...)`: the static map
+    knows the members (the checkpoint's names decide what a factory built); no --ms-model."""
+    _, _, code, printed = round_trip(tmp_path, TUPLE_MEMBERS, "Net", shape=(2, 3, 6, 6))
+    assert "bn.weight -> bn.gamma" in printed and "classifier.weight" in printed, printed
