@@ -148,6 +148,9 @@ class _ClassScanner:
         self.open: list[str] = []
         self.methods = {s.name.value: s for s in _body(node) if isinstance(s, cst.FunctionDef)}
         self._calls = 0
+        # `norm_layer = get_norm_layer(norm_layer) or LayerNorm` (timm): the layer class when the
+        # construction site does not pass the parameter (its default is None)
+        self.fallbacks: dict[str, dict] = {}
 
     # -- entry
     def scan(self) -> None:
@@ -168,10 +171,39 @@ class _ClassScanner:
                 spec = self._ref(p.default, {}, 0)
                 if spec is not None:
                     defaults[p.name.value] = spec
+        for p in list(init.params.params)[1:] + list(init.params.kwonly_params):
+            name = p.name.value
+            if name in self.fallbacks and (p.default is None or _code(p.default) == "None"):
+                defaults[name] = self.fallbacks[name]
         out: dict = {"params": params}
         if defaults:
             out["defaults"] = defaults
         return out
+
+    def _or_default(self, target: str, value, env: dict, depth: int) -> bool:
+        """`x = p or Layer` / `x = get_norm_layer(p) or Layer` in __init__, p a parameter of __init__
+        that this scan has not bound: calls of x are calls of p, and Layer is p's class when the
+        construction site passes none."""
+        if not (isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or)):
+            return False
+        left = value.left
+        if isinstance(left, cst.Call) and len(left.args) == 1 and left.args[0].keyword is None:
+            left = left.args[0].value
+        init = self.methods.get("__init__")
+        if not isinstance(left, cst.Name) or init is None or left.value in env:
+            return False
+        params = {p.name.value for p in list(init.params.params)[1:] + list(init.params.kwonly_params)}
+        if left.value not in params:
+            return False
+        spec = self._ref(value.right, env, depth)
+        if spec is None or spec.get("kind") == UNKNOWN:
+            return False
+        self.fallbacks.setdefault(left.value, spec)
+        if target == left.value:
+            env.pop(target, None)
+        else:
+            env[target] = {"kind": UNKNOWN, "reason": f"`{left.value}` passed in", "param": left.value}
+        return True
 
     # -- statements
     cond = 0  # inside an if/try: a tie there may not happen
@@ -221,6 +253,8 @@ class _ClassScanner:
 
     def _assign(self, target, value, env: dict, loop: bool, depth: int) -> None:
         if isinstance(target, cst.Name):
+            if self._or_default(target.value, value, env, depth):
+                return
             env[target.value] = self._classify_value(value, env, depth)
             return
         if isinstance(target, (cst.Tuple, cst.List)):
@@ -941,6 +975,7 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
         if mod.endswith(".__init__"):
             mod = mod[: -len(".__init__")]
         module_files[mod] = rel
+    module_of = {rel: mod for mod, rel in module_files.items()}
 
     def resolve(ref: dict, rel: str) -> str | None:
         if "ref" in ref:
@@ -960,7 +995,17 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
                 if name in files[crel].get("classes", {}):
                     return f"{crel}:{name}"
         cands = by_name.get(name, [])
-        return cands[0] if len(cands) == 1 else None
+        if len(cands) == 1:
+            return cands[0]
+        # `from timm.layers import PatchEmbed`: a package re-exporting the class of one of its
+        # modules (several modules of the tree define a PatchEmbed; one is in the package)
+        parts = mod.split(".")
+        for k in range(len(parts)):
+            pkg = ".".join(parts[k:])  # pkg.layers, then layers (the tree's root may be the package)
+            inside = [c for c in cands if module_of.get(c.rsplit(":", 1)[0], "").startswith(pkg + ".")]
+            if len(inside) == 1:
+                return inside[0]
+        return None
 
     def fix(spec, rel):
         if not isinstance(spec, dict):

@@ -558,3 +558,101 @@ def test_members_assigned_by_tuple_unpacking_static_map(tmp_path):
     knows the members (the checkpoint's names decide what a factory built); no --ms-model."""
     _, _, code, printed = round_trip(tmp_path, TUPLE_MEMBERS, "Net", shape=(2, 3, 6, 6))
     assert "bn.weight -> bn.gamma" in printed and "classifier.weight" in printed, printed
+
+
+OR_DEFAULTS = """
+from functools import partial
+
+
+def get_norm_layer(layer):  # timm's: a class, a partial or a name; None stays None
+    return layer
+
+
+class Block(nn.Module):
+    def __init__(self, dim, norm_layer=None, act_layer=None):
+        super().__init__()
+        norm_layer = norm_layer or nn.LayerNorm
+        act = act_layer or nn.GELU
+        self.norm = norm_layer(dim)
+        self.fc = nn.Linear(dim, dim)
+        self.act = act()
+
+    def forward(self, x):
+        return x + self.act(self.fc(self.norm(x)))
+
+
+class Net(nn.Module):
+    def __init__(self, dim=8, norm_layer=None):
+        super().__init__()
+        norm_layer = get_norm_layer(norm_layer) or partial(nn.LayerNorm, eps=1e-6)
+        self.blocks = nn.Sequential(Block(dim), Block(dim, norm_layer=nn.BatchNorm1d))
+        self.norm = norm_layer(dim)
+
+    def forward(self, x):
+        return self.norm(self.blocks(x))
+"""
+
+
+def test_layer_class_parameter_with_an_or_default_static_map(tmp_path):
+    """`norm_layer = get_norm_layer(norm_layer) or LayerNorm` (timm's ViT family): the static map
+    takes the class after `or` where the construction site passes none, and the site's class where
+    it passes one (BatchNorm1d: gamma, moving_mean), without --ms-model."""
+    _, _, code, printed = round_trip(tmp_path, OR_DEFAULTS, "Net")
+    assert "norm.weight -> norm.gamma" in printed and "blocks.1.norm.running_mean -> blocks.1.norm.moving_mean" in printed, printed
+    assert "blocks.0.norm.weight -> blocks.0.norm.gamma" in printed, printed
+
+
+def test_class_reexported_by_its_package_static_map(tmp_path):
+    """`from pkg.layers import PatchEmbed` (timm imports itself absolutely; timm/layers/__init__.py
+    re-exports it, and other modules define their own PatchEmbed): the static map finds the class
+    in the package's own modules."""
+    import mindspore
+    import torch
+
+    from migrator.checkpoint import convert_checkpoint
+
+    src = tmp_path / "src" / "pkg"
+    files = {
+        "__init__.py": "",
+        "layers/__init__.py": "from .embed import PatchEmbed\n",
+        "layers/embed.py": HEAD + "class PatchEmbed(nn.Module):\n    def __init__(self, c, d):\n        super().__init__()\n"
+                           "        self.proj = nn.Conv2d(c, d, 2, stride=2)\n        self.norm = nn.LayerNorm(d)\n\n"
+                           "    def forward(self, x):\n        return self.norm(self.proj(x).flatten(2).transpose(1, 2))\n",
+        "models/__init__.py": "",
+        "models/other.py": HEAD + "class PatchEmbed(nn.Module):\n    def __init__(self, d):\n        super().__init__()\n"
+                              "        self.bn = nn.BatchNorm1d(d)\n",
+        "models/net.py": HEAD + "from pkg.layers import PatchEmbed\n\n\nclass Net(nn.Module):\n    def __init__(self, d=4):\n"
+                            "        super().__init__()\n        self.patch_embed = PatchEmbed(3, d)\n\n"
+                            "    def forward(self, x):\n        return self.patch_embed(x)\n",
+    }
+    for rel, text in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "migrator", str(src), "-o", str(out / "pkg"), "--param-map",
+                        str(tmp_path / "map.json")], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sys.path.insert(0, str(tmp_path / "src"))
+    try:
+        from pkg.models.net import Net as TorchNet
+
+        tnet = TorchNet()
+    finally:
+        sys.path.remove(str(tmp_path / "src"))
+        for k in [k for k in sys.modules if k == "pkg" or k.startswith("pkg.")]:
+            del sys.modules[k]
+    randomize(tnet)
+    torch.save(tnet.state_dict(), tmp_path / "n.pth")
+    lines = []
+    convert_checkpoint(str(tmp_path / "n.pth"), str(tmp_path / "n.ckpt"), str(tmp_path / "map.json"),
+                       model="models/net.py:Net", echo=lines.append)
+    assert "patch_embed.norm.weight -> patch_embed.norm.gamma" in "\n".join(lines), lines
+    code = ("import sys, numpy as np, mindspore; sys.path.insert(0, '.'); from pkg.models.net import Net; n = Net(); "
+            f"print(mindspore.load_param_into_net(n, mindspore.load_checkpoint({str(tmp_path / 'n.ckpt')!r}), strict_load=True)); "
+            "n.set_train(False); np.save('y.npy', n(mindspore.Tensor(np.load('x.npy'))).asnumpy())")
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.save(out / "x.npy", x)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(out), env=ENV, timeout=300)
+    assert r.returncode == 0 and "([], [])" in r.stdout, r.stdout + r.stderr[-2000:]
+    tnet.eval()
+    assert not compare(tnet(torch.from_numpy(x)), np.load(out / "y.npy"), where="eval")
