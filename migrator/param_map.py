@@ -152,6 +152,10 @@ class _ClassScanner:
         # construction site does not pass the parameter (its default is None)
         self.fallbacks: dict[str, dict] = {}
 
+    # classes of this file that are torch containers without an __init__ of their own
+    # (`class SequentialTuple(nn.Sequential)`, timm's PiT): built as the container is
+    containers: dict = {}
+
     # -- entry
     def scan(self) -> None:
         init = self.methods.get("__init__")
@@ -517,6 +521,8 @@ class _ClassScanner:
         if q is not None:
             return self._torch_call(q, value, env, depth)
         name = dotted_name(value.func)
+        if name in self.containers:
+            return self._torch_call(self.containers[name], value, env, depth)
         if name in self.local_classes:
             return {"kind": "class", "ref": name, **self._site_args(value, env, depth)}
         if name is not None and name.split(".")[0] in self.user_imports:
@@ -813,6 +819,13 @@ def extract(module: cst.Module, ctx) -> dict:
     collect(module.body)
     local_names = {d.name.value for d in defs}
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    containers = {}
+    for d in defs:
+        for a in d.bases:
+            q = ctx.table.resolve(a.value) if a.keyword is None else None
+            if q in SEQUENTIAL | MODULE_LIST | MODULE_DICT and not any(
+                    isinstance(st, cst.FunctionDef) and st.name.value == "__init__" for st in _body(d)):
+                containers[d.name.value] = q
     sites = _construction_sites(module, ctx, defs, local_names, user_imports, functions)
     for node in defs:
         ok, layer_base, bases = _is_model_class(node, ctx, known, user_imports)
@@ -820,6 +833,7 @@ def extract(module: cst.Module, ctx) -> dict:
             continue
         known.add(node.name.value)
         scanner = _ClassScanner(ctx, node, local_names, user_imports, functions)
+        scanner.containers = containers
         try:
             scanner.scan()
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:

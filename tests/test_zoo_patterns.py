@@ -656,3 +656,41 @@ def test_class_reexported_by_its_package_static_map(tmp_path):
     assert r.returncode == 0 and "([], [])" in r.stdout, r.stdout + r.stderr[-2000:]
     tnet.eval()
     assert not compare(tnet(torch.from_numpy(x)), np.load(out / "y.npy"), where="eval")
+
+
+SEQUENTIAL_SUBCLASS = """
+class SequentialTuple(nn.Sequential):  # timm's PiT: a Sequential passing a tuple along
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
+
+
+class Stage(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, xs):
+        x, extra = xs
+        return self.fc(self.norm(x)) + extra, extra
+
+
+class Net(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        stages = [Stage(dim) for _ in range(2)]
+        self.stages = SequentialTuple(*stages)
+        self.bn = nn.BatchNorm1d(dim)
+
+    def forward(self, x):
+        return self.bn(self.stages((x, x * 0.5))[0])
+"""
+
+
+def test_sequential_subclass_static_map(tmp_path):
+    """A Sequential subclass without an __init__ of its own is built as nn.Sequential: the static
+    map numbers its items (it had no member '0')."""
+    _, _, code, printed = round_trip(tmp_path, SEQUENTIAL_SUBCLASS, "Net")
+    assert "stages.1.norm.weight -> stages.1.norm.gamma" in printed, printed
