@@ -1054,9 +1054,12 @@ def _fills(resolved: dict, state: dict, pmap: ParamMap, root: str, steps: list) 
         if isinstance(r, _Res) and r.layer and not r.undecided and pmap.layer(r.layer).get("fill") \
                 and len(r.ms_parts) == len(n.split(".")):
             instances.setdefault(".".join(r.ms_parts[:-1]), (r.layer, []))[1].append(n)
-    # layer instances the map places at a fixed path but the checkpoint has nothing of
+    # layer instances the map places at a fixed path but the checkpoint has nothing of (not
+    # under a member that is None on some path: nothing of it in the checkpoint says it is None here)
+    optional = set(_optional_members(pmap, root))
     for prefix, (q, _) in static.items():
-        if pmap.layer(q).get("fill") and prefix not in instances:
+        if pmap.layer(q).get("fill") and prefix not in instances \
+                and not any(prefix == o or prefix.startswith(o + ".") for o in optional):
             instances[prefix] = (q, [])
     for ms_prefix, (q, members) in instances.items():
         args = static.get(ms_prefix, (q, {}))[1] or {}
@@ -1077,6 +1080,28 @@ def _fills(resolved: dict, state: dict, pmap: ParamMap, root: str, steps: list) 
             out.append(Step(None, "filled", full, fill=how, ms_shape=size,
                             reason=f"{_short_layer(q)}: MindSpore has {name}, this torch layer saved none"))
     return out
+
+
+def _optional_members(pmap: ParamMap, root: str, prefix: str = "", depth: int = 0):
+    """Paths of members at fixed paths that are None on some path of their __init__."""
+    if depth > 32:
+        return
+    for name, spec in pmap.members(root).items():
+        yield from _optional_spec(pmap, spec, f"{prefix}{name}", depth)
+
+
+def _optional_spec(pmap, spec, path, depth):
+    if not isinstance(spec, dict):
+        return
+    if spec.get("optional"):
+        yield path
+        return
+    kind = spec.get("kind")
+    if kind == "class":
+        yield from _optional_members(pmap, spec["class"], path + ".", depth + 1)
+    elif kind in ("sequential", "list", "dict") and "any" not in spec:
+        for k, s in spec.get("items", {}).items():
+            yield from _optional_spec(pmap, s, f"{path}.{k}", depth + 1)
 
 
 def _static_layers(pmap: ParamMap, root: str, prefix: str = "", depth: int = 0):
@@ -1111,6 +1136,7 @@ def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list, tie_partne
         if "." in n:
             by_prefix.setdefault(n.rsplit(".", 1)[0], []).append(n)
     step_of = {s.torch_name: s for s in steps if s.torch_name is not None}
+    optional = set(_optional_members(pmap, root))
     for prefix, q, args in _static_layers(pmap, root):
         if not args:
             continue
@@ -1118,6 +1144,8 @@ def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list, tie_partne
         if expected is None:
             continue
         have = {n.rsplit(".", 1)[1]: n for n in by_prefix.get(prefix, [])}
+        if not have and any(prefix == o or prefix.startswith(o + ".") for o in optional):
+            continue  # a member None on some path: none of its tensors, it is None here
         what = f"{_short_layer(q)}{_args_text(args)}"
         for leaf, shape in expected.items():
             if leaf not in have:

@@ -313,7 +313,7 @@ class _ClassScanner:
             self.ties.append(tie)
             return
         if spec is None:
-            self.members.setdefault(name, [])
+            self.members.setdefault(name, []).append(None)  # None on this path: the member is optional
             return
         self.members.setdefault(name, []).append(spec)
 
@@ -388,7 +388,7 @@ class _ClassScanner:
             return None
         if name.startswith("self.") and "." not in name[5:]:
             specs = self.members.get(name[5:])
-            if specs and specs[-1].get("kind") in ("sequential", "list", "dict"):
+            if specs and isinstance(specs[-1], dict) and specs[-1].get("kind") in ("sequential", "list", "dict"):
                 holder = specs[-1]
                 lv = holder.setdefault("_live", _ListVal(is_dict=holder["kind"] == "dict"))
                 return lv
@@ -846,6 +846,8 @@ def extract(module: cst.Module, ctx) -> dict:
         for name, specs in scanner.members.items():
             specs = [_finish(s) for s in specs]
             merged = _choice(specs)
+            if merged is not None and None in specs and merged.get("kind") in ("class", "layer", "choice"):
+                merged = {**merged, "optional": True}  # `self.root = None` on another path (timm's DlaTree)
             if merged is not None and merged.get("passed_in"):
                 passed_in[name] = merged["reason"]  # self.x = x: usually a number, perhaps a module
                 if merged.get("param"):
@@ -1030,6 +1032,8 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
                 label = spec.get("ref") or f"{spec.get('module')}.{spec.get('name')}"
                 return _unknown(f"{label}(...) is not a model class among the converted files")
             out = {"kind": "class", "class": key}
+            if spec.get("optional"):
+                out["optional"] = True
             if spec.get("args"):
                 out["args"] = {k: fix(v, rel) for k, v in spec["args"].items()}
             return out

@@ -694,3 +694,19 @@ def test_sequential_subclass_static_map(tmp_path):
     map numbers its items (it had no member '0')."""
     _, _, code, printed = round_trip(tmp_path, SEQUENTIAL_SUBCLASS, "Net")
     assert "stages.1.norm.weight -> stages.1.norm.gamma" in printed, printed
+
+
+def test_member_none_on_a_path_static_map(tmp_path):
+    """`self.root = Root(c)` at the last level, `self.root = None` above it (timm's DlaTree): the
+    static map alone places the checkpoint (nothing of `tree.root` asked for where it is None)."""
+    import torch
+
+    src, dst, out = convert_folder(tmp_path, "optional", SHARED_AND_OPTIONAL.replace(
+        "self.pos = shared_pos", "self.pos = shared_pos or nn.Identity()").replace(
+        "self.tree = Tree(2, c, shared_pos=self.pos)", "self.tree = Tree(2, c)"))
+    tmod = load(src, f"optional_torch_{tmp_path.name}")
+    tnet = tmod.Net()
+    randomize(tnet)
+    plan, path, printed = ckpt(tmp_path, tnet, "Net")
+    assert not isinstance(plan, Exception), printed
+    assert "tree.root" not in printed and "tree.left.root.bn.weight -> tree.left.root.bn.gamma" in printed, printed
