@@ -627,12 +627,30 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None, targe
                 continue  # a tie under an if that did not happen in this model
             if (order[partner] < order[n]) if partner in order else partner_first:
                 tied_away[n] = partner
+    # one tensor under several names that the map does not tie (a module built in __init__ and
+    # handed to child constructors, timm's CoaT shared_cpe): MindSpore keeps the parameter once,
+    # under its first attribute path (the converter ends such an __init__ with update_parameters_name())
+    first_of: dict = {}
+    shared: dict[str, str] = {}
+    for n in names:
+        t = state[n]
+        if hasattr(t, "data_ptr") and hasattr(t, "stride") and t.numel():
+            key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), str(t.dtype))
+            if key in first_of and n not in tied_away:
+                shared[n] = first_of[key]
+            first_of.setdefault(key, n)
     for n in names:
         t = state[n]
         r = resolved[n]
         shape = _shape(t) if hasattr(t, "shape") else ()
         if not hasattr(t, "shape"):
             steps.append(Step(n, "dropped", reason=f"not a tensor ({type(t).__name__})"))
+            continue
+        pr = resolved.get(shared.get(n, ""))
+        if isinstance(pr, _Res) and not pr.drop and not pr.undecided and not pr.refuse:
+            steps.append(Step(n, "tied", ".".join(pr.ms_parts), shape=shape, value_of=shared[n],
+                              reason=f"same tensor as {shared[n]} (one module at several attribute paths); "
+                                     "MindSpore keeps it once"))
             continue
         if not isinstance(r, _Res):
             steps.append(Step(n, "unmapped", reason=r, shape=shape))

@@ -710,3 +710,12 @@ def test_member_none_on_a_path_static_map(tmp_path):
     plan, path, printed = ckpt(tmp_path, tnet, "Net")
     assert not isinstance(plan, Exception), printed
     assert "tree.root" not in printed and "tree.left.root.bn.weight -> tree.left.root.bn.gamma" in printed, printed
+
+
+def test_shared_module_static_map(tmp_path):
+    """The static map alone: a tensor torch saves under several names (one module at several
+    paths) is tied to its first name, as the converted model keeps it."""
+    _, mmod, code, printed = round_trip(tmp_path, SHARED_AND_OPTIONAL.replace(
+        "self.tree = Tree(2, c, shared_pos=self.pos)", "self.tree = Tree(2, c, shared_pos=PosEnc(c))"),
+        "Net", shape=(2, 3, 6, 6), root="Net")
+    assert "tied        tree.left.pos.proj.weight -> tree.pos.proj.weight" in printed, printed
