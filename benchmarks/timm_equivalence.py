@@ -16,7 +16,9 @@ Per architecture: builds (timm_ms.create_model(name, pretrained=False) in MindSp
 strictly (load_param_into_net(strict_load=True) leaves nothing unloaded or unused), max error of
 the eval outputs on a fixed input (pass: within 1e-4 absolute or relative to the output's
 scale), and the BatchNorm running statistics after one train-mode forward on the same batch
-(same tolerance). Every tensor torch initialises to a constant (BatchNorm statistics, norm
+(same tolerance; or, where they are further apart, MindSpore's statistics at most NOISE times as
+far from the float64 ones as torch's own float32 statistics are: float32 rounding grows through a
+deep stack of train-mode BatchNorms, each dividing by a batch std, and the row says so). Every tensor torch initialises to a constant (BatchNorm statistics, norm
 weights) is randomised first, so a wrong mapping cannot hide.
 
 timm imports torchvision (FrozenBatchNorm2d, transforms), which does not import beside torch
@@ -35,6 +37,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOL = 1e-4
+# BatchNorm statistics after a train step further than TOL from torch's pass when MindSpore's are at
+# most NOISE times as far from the exact (float64) statistics as torch's own float32 ones (or TOL)
+NOISE = 4.0
 
 # name -> create_model kwargs (small inputs and configurations keep each run to seconds)
 ARCHS: dict[str, dict] = {
@@ -155,6 +160,16 @@ def worker_torch(src, arch, work):
     np.save(os.path.join(work, "x.npy"), x)
     with torch.no_grad():
         np.save(os.path.join(work, "eval.npy"), m(torch.from_numpy(x)).numpy())
+        try:  # the same train step in float64: how far torch's own float32 statistics are from exact
+            import copy
+
+            m64 = copy.deepcopy(m).double().train()
+            m64(torch.from_numpy(x).double())
+            np.savez(os.path.join(work, "after64.npz"), **{k: v.numpy() for k, v in m64.state_dict().items()
+                                                           if k.endswith(("running_mean", "running_var"))})
+            del m64
+        except Exception:  # noqa: BLE001 - a model that does not run in float64: no noise estimate
+            pass
         m.train()
         m(torch.from_numpy(x))
     torch.save(m.state_dict(), os.path.join(work, "after.pth"))
@@ -208,21 +223,35 @@ def worker_ms(ms_root, arch, work, map_path):
     m(mindspore.Tensor(x))
     from migrator.checkpoint import convert_checkpoint
 
-    convert_checkpoint(os.path.join(work, "after.pth"), os.path.join(work, "after.ckpt"), map_path,
-                       model=info["class"], echo=lambda *a: None,
-                       ms_model=f"timm.create_model({arch!r}, pretrained=False, **{_kwargs(arch)!r})")
+    plan = convert_checkpoint(os.path.join(work, "after.pth"), os.path.join(work, "after.ckpt"), map_path,
+                              model=info["class"], echo=lambda *a: None,
+                              ms_model=f"timm.create_model({arch!r}, pretrained=False, **{_kwargs(arch)!r})")
+    torch_name = {s.ms_name: s.torch_name for s in plan.steps if s.ms_name and s.torch_name}
+    exact = dict(np.load(os.path.join(work, "after64.npz"))) if os.path.exists(os.path.join(work, "after64.npz")) else {}
     after = mindspore.load_checkpoint(os.path.join(work, "after.ckpt"))
     have = {p.name: p for p in m.get_parameters()}
+
+    def err(a, b):
+        d = float(np.max(np.abs(a - b))) if a.size else 0.0
+        return min(d, d / max(float(np.max(np.abs(a))), 1e-12))
+
     stat_err = 0.0
     n_stats = 0
+    noise = {"ms": 0.0, "torch": 0.0}  # worst distance from the float64 statistics, where over TOL
     for k, v in after.items():
         if "moving_" in k and k in have:
             a, b = v.asnumpy(), have[k].asnumpy()
-            d = float(np.max(np.abs(a - b))) if a.size else 0.0
-            stat_err = max(stat_err, min(d, d / max(float(np.max(np.abs(a))), 1e-12)))
+            e = err(a, b)
+            stat_err = max(stat_err, e)
             n_stats += 1
+            ref = exact.get(torch_name.get(k, ""))
+            if e > TOL and ref is not None:
+                noise["ms"] = max(noise["ms"], err(ref, b.astype(np.float64)))
+                noise["torch"] = max(noise["torch"], err(ref, a.astype(np.float64)))
     result["stats"] = n_stats
     result["stat_err"] = stat_err
+    if exact and stat_err > TOL:
+        result["stat_noise"] = noise
     save()
 
 
@@ -314,6 +343,13 @@ def main(argv=None):
             row["stats"] = res.get("stats")
         ok_eval = row["err"] is not None and row["err"] <= TOL
         ok_stats = row.get("stat_err") is None or row["stat_err"] <= TOL
+        noise = res.get("stat_noise")
+        if not ok_stats and noise and noise["ms"] <= NOISE * max(noise["torch"], TOL):
+            # float32 rounding, amplified by many train-mode BatchNorms (each divides by a batch
+            # std): torch's own float32 statistics are that far from the float64 ones too
+            ok_stats = True
+            row["stat_note"] = (f"BN statistics {row['stat_err']:.2g} from torch's: float32 noise (from the float64 "
+                                f"statistics: torch float32 {noise['torch']:.2g}, MindSpore {noise['ms']:.2g})")
         row["pass"] = bool(ok_eval and ok_stats and row["loads"] and not ckpt_error and code == 0)
         if ckpt_error:
             row["error"] = ckpt_error
@@ -325,6 +361,11 @@ def main(argv=None):
             row["error"] = f"eval outputs differ (max error {row['err']:.3g})"
         elif not ok_stats:
             row["error"] = f"BatchNorm statistics differ after a train step ({row['stat_err']:.3g})"
+            if noise:
+                row["error"] += (f"; from the float64 statistics: torch float32 {noise['torch']:.2g}, "
+                                 f"MindSpore {noise['ms']:.2g}")
+        elif row.get("stat_note"):
+            row["error"] = row["stat_note"]
         row["params"] = info.get("params")
         rows.append(row)
         _print_row(row)

@@ -627,12 +627,30 @@ def plan_conversion(state: dict, pmap: ParamMap, model: str | None = None, targe
                 continue  # a tie under an if that did not happen in this model
             if (order[partner] < order[n]) if partner in order else partner_first:
                 tied_away[n] = partner
+    # one tensor under several names that the map does not tie (a module built in __init__ and
+    # handed to child constructors, timm's CoaT shared_cpe): MindSpore keeps the parameter once,
+    # under its first attribute path (the converter ends such an __init__ with update_parameters_name())
+    first_of: dict = {}
+    shared: dict[str, str] = {}
+    for n in names:
+        t = state[n]
+        if hasattr(t, "data_ptr") and hasattr(t, "stride") and t.numel():
+            key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), str(t.dtype))
+            if key in first_of and n not in tied_away:
+                shared[n] = first_of[key]
+            first_of.setdefault(key, n)
     for n in names:
         t = state[n]
         r = resolved[n]
         shape = _shape(t) if hasattr(t, "shape") else ()
         if not hasattr(t, "shape"):
             steps.append(Step(n, "dropped", reason=f"not a tensor ({type(t).__name__})"))
+            continue
+        pr = resolved.get(shared.get(n, ""))
+        if isinstance(pr, _Res) and not pr.drop and not pr.undecided and not pr.refuse:
+            steps.append(Step(n, "tied", ".".join(pr.ms_parts), shape=shape, value_of=shared[n],
+                              reason=f"same tensor as {shared[n]} (one module at several attribute paths); "
+                                     "MindSpore keeps it once"))
             continue
         if not isinstance(r, _Res):
             steps.append(Step(n, "unmapped", reason=r, shape=shape))
@@ -719,9 +737,31 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
                  "static map could not decide are taken from it, and every name is checked against it")
     out = []
     written = set()
+    # one tensor under several torch names (a module shared between two attributes, timm's CoaT
+    # `SerialBlock(shared_cpe=self.cpe1)`): MindSpore keeps it once, under its first attribute path
+    first_of: dict = {}
+    same_as: dict[str, str] = {}
+    for n, t in state.items():
+        if hasattr(t, "data_ptr") and hasattr(t, "stride") and t.numel():
+            key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), str(t.dtype))
+            if key in first_of:
+                same_as[n] = first_of[key]
+            else:
+                first_of[key] = n
+    placed: dict[str, str] = {}
     for s in steps:
         if s.action == "filled" and s.ms_name not in target:
             s.action, s.reason = "error", f"{s.reason}; but the converted model built at run time has no {s.ms_name}"
+        if s.torch_name is None and s.action == "error" and s.fill:
+            # a layer the static map places (a member assigned under an `if`), nothing of it in the
+            # checkpoint: the converted model decides whether it exists, and its size
+            if s.ms_name not in target:
+                notes.append(f"{s.ms_name}: the static map has this layer, the converted model built at run "
+                             "time does not (not built in this configuration); nothing written")
+                continue
+            s = Step(None, "filled", s.ms_name, fill=s.fill, ms_shape=tuple(target[s.ms_name]),
+                     reason=f"{s.reason.split(' but its size')[0]}: this torch layer saved none; "
+                            "the size is the converted model's, built at run time")
         if s.torch_name is None or s.action in ("dropped", "tied"):
             out.append(s)
             if s.action == "filled":
@@ -733,6 +773,7 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
         if s.action in ("kept", "renamed", "transformed") and s.ms_name in target and tuple(target[s.ms_name]) == tuple(want):
             out.append(s)
             written.add(s.ms_name)
+            placed[n] = s.ms_name
             continue
         if t is None or not hasattr(t, "shape"):
             out.append(s)
@@ -754,6 +795,12 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
             out.append(Step(n, "dropped", reason="BatchNorm's batch counter: the converted model has no counterpart",
                             shape=shape))
             continue
+        if not fits and same_as.get(n) in placed:
+            partner = same_as[n]
+            out.append(Step(n, "tied", placed[partner], shape=shape, value_of=partner,
+                            reason=f"same tensor as {partner} (one module under two attribute paths); "
+                                   "the converted model built at run time keeps it once"))
+            continue
         if len(fits) != 1:
             why = "no parameter of that name and shape" if not fits else \
                 f"several fit ({', '.join(f[0] for f in fits)})"
@@ -768,6 +815,7 @@ def _decide_by_target(steps: list, resolved: dict, state: dict, pmap: ParamMap, 
         else:
             out.append(Step(n, "renamed" if name != n else "kept", name, reason=how, shape=shape, ms_shape=shape))
         written.add(name)
+        placed[n] = name
     for name, shape in target.items():
         if name not in written and not any(x.ms_name == name and x.action in ("filled", "tied") for x in out):
             out.append(Step(None, "error", name, ms_shape=tuple(shape),
@@ -1024,9 +1072,12 @@ def _fills(resolved: dict, state: dict, pmap: ParamMap, root: str, steps: list) 
         if isinstance(r, _Res) and r.layer and not r.undecided and pmap.layer(r.layer).get("fill") \
                 and len(r.ms_parts) == len(n.split(".")):
             instances.setdefault(".".join(r.ms_parts[:-1]), (r.layer, []))[1].append(n)
-    # layer instances the map places at a fixed path but the checkpoint has nothing of
+    # layer instances the map places at a fixed path but the checkpoint has nothing of (not
+    # under a member that is None on some path: nothing of it in the checkpoint says it is None here)
+    optional = set(_optional_members(pmap, root))
     for prefix, (q, _) in static.items():
-        if pmap.layer(q).get("fill") and prefix not in instances:
+        if pmap.layer(q).get("fill") and prefix not in instances \
+                and not any(prefix == o or prefix.startswith(o + ".") for o in optional):
             instances[prefix] = (q, [])
     for ms_prefix, (q, members) in instances.items():
         args = static.get(ms_prefix, (q, {}))[1] or {}
@@ -1040,12 +1091,35 @@ def _fills(resolved: dict, state: dict, pmap: ParamMap, root: str, steps: list) 
             if full in have:
                 continue
             if size is None:
-                out.append(Step(None, "error", full, reason=f"{_short_layer(q)} needs {name} but its size is unknown "
+                out.append(Step(None, "error", full, fill=how,
+                                reason=f"{_short_layer(q)} needs {name} but its size is unknown "
                                 "(nothing of this layer is in the checkpoint and its arguments are not literal)"))
                 continue
             out.append(Step(None, "filled", full, fill=how, ms_shape=size,
                             reason=f"{_short_layer(q)}: MindSpore has {name}, this torch layer saved none"))
     return out
+
+
+def _optional_members(pmap: ParamMap, root: str, prefix: str = "", depth: int = 0):
+    """Paths of members at fixed paths that are None on some path of their __init__."""
+    if depth > 32:
+        return
+    for name, spec in pmap.members(root).items():
+        yield from _optional_spec(pmap, spec, f"{prefix}{name}", depth)
+
+
+def _optional_spec(pmap, spec, path, depth):
+    if not isinstance(spec, dict):
+        return
+    if spec.get("optional"):
+        yield path
+        return
+    kind = spec.get("kind")
+    if kind == "class":
+        yield from _optional_members(pmap, spec["class"], path + ".", depth + 1)
+    elif kind in ("sequential", "list", "dict") and "any" not in spec:
+        for k, s in spec.get("items", {}).items():
+            yield from _optional_spec(pmap, s, f"{path}.{k}", depth + 1)
 
 
 def _static_layers(pmap: ParamMap, root: str, prefix: str = "", depth: int = 0):
@@ -1080,6 +1154,7 @@ def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list, tie_partne
         if "." in n:
             by_prefix.setdefault(n.rsplit(".", 1)[0], []).append(n)
     step_of = {s.torch_name: s for s in steps if s.torch_name is not None}
+    optional = set(_optional_members(pmap, root))
     for prefix, q, args in _static_layers(pmap, root):
         if not args:
             continue
@@ -1087,6 +1162,8 @@ def _meta_checks(state: dict, pmap: ParamMap, root: str, steps: list, tie_partne
         if expected is None:
             continue
         have = {n.rsplit(".", 1)[1]: n for n in by_prefix.get(prefix, [])}
+        if not have and any(prefix == o or prefix.startswith(o + ".") for o in optional):
+            continue  # a member None on some path: none of its tensors, it is None here
         what = f"{_short_layer(q)}{_args_text(args)}"
         for leaf, shape in expected.items():
             if leaf not in have:

@@ -148,6 +148,13 @@ class _ClassScanner:
         self.open: list[str] = []
         self.methods = {s.name.value: s for s in _body(node) if isinstance(s, cst.FunctionDef)}
         self._calls = 0
+        # `norm_layer = get_norm_layer(norm_layer) or LayerNorm` (timm): the layer class when the
+        # construction site does not pass the parameter (its default is None)
+        self.fallbacks: dict[str, dict] = {}
+
+    # classes of this file that are torch containers without an __init__ of their own
+    # (`class SequentialTuple(nn.Sequential)`, timm's PiT): built as the container is
+    containers: dict = {}
 
     # -- entry
     def scan(self) -> None:
@@ -168,10 +175,39 @@ class _ClassScanner:
                 spec = self._ref(p.default, {}, 0)
                 if spec is not None:
                     defaults[p.name.value] = spec
+        for p in list(init.params.params)[1:] + list(init.params.kwonly_params):
+            name = p.name.value
+            if name in self.fallbacks and (p.default is None or _code(p.default) == "None"):
+                defaults[name] = self.fallbacks[name]
         out: dict = {"params": params}
         if defaults:
             out["defaults"] = defaults
         return out
+
+    def _or_default(self, target: str, value, env: dict, depth: int) -> bool:
+        """`x = p or Layer` / `x = get_norm_layer(p) or Layer` in __init__, p a parameter of __init__
+        that this scan has not bound: calls of x are calls of p, and Layer is p's class when the
+        construction site passes none."""
+        if not (isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or)):
+            return False
+        left = value.left
+        if isinstance(left, cst.Call) and len(left.args) == 1 and left.args[0].keyword is None:
+            left = left.args[0].value
+        init = self.methods.get("__init__")
+        if not isinstance(left, cst.Name) or init is None or left.value in env:
+            return False
+        params = {p.name.value for p in list(init.params.params)[1:] + list(init.params.kwonly_params)}
+        if left.value not in params:
+            return False
+        spec = self._ref(value.right, env, depth)
+        if spec is None or spec.get("kind") == UNKNOWN:
+            return False
+        self.fallbacks.setdefault(left.value, spec)
+        if target == left.value:
+            env.pop(target, None)
+        else:
+            env[target] = {"kind": UNKNOWN, "reason": f"`{left.value}` passed in", "param": left.value}
+        return True
 
     # -- statements
     cond = 0  # inside an if/try: a tie there may not happen
@@ -221,9 +257,23 @@ class _ClassScanner:
 
     def _assign(self, target, value, env: dict, loop: bool, depth: int) -> None:
         if isinstance(target, cst.Name):
+            if self._or_default(target.value, value, env, depth):
+                return
             env[target.value] = self._classify_value(value, env, depth)
             return
         if isinstance(target, (cst.Tuple, cst.List)):
+            # `self.global_pool, self.fc = create_classifier(...)` (timm): members the map cannot
+            # decide (the checkpoint's names do), rather than members it does not know of
+            els = [e.value for e in target.elements]
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(els) \
+                    and not any(isinstance(e, cst.StarredElement) for e in value.elements):
+                for t, v in zip(els, value.elements):
+                    self._assign(t, v.value, env, loop, depth)
+                return
+            for t in els:
+                name = dotted_name(t)
+                if name is not None and name.startswith("self.") and "." not in name[5:]:
+                    self._member(name[5:], _unknown(f"unpacked from {_short(value)}"))
             return
         if isinstance(target, cst.Subscript):
             # self.heads["a"] = nn.Linear(...) / layers[i] = ...
@@ -263,7 +313,7 @@ class _ClassScanner:
             self.ties.append(tie)
             return
         if spec is None:
-            self.members.setdefault(name, [])
+            self.members.setdefault(name, []).append(None)  # None on this path: the member is optional
             return
         self.members.setdefault(name, []).append(spec)
 
@@ -338,7 +388,7 @@ class _ClassScanner:
             return None
         if name.startswith("self.") and "." not in name[5:]:
             specs = self.members.get(name[5:])
-            if specs and specs[-1].get("kind") in ("sequential", "list", "dict"):
+            if specs and isinstance(specs[-1], dict) and specs[-1].get("kind") in ("sequential", "list", "dict"):
                 holder = specs[-1]
                 lv = holder.setdefault("_live", _ListVal(is_dict=holder["kind"] == "dict"))
                 return lv
@@ -471,6 +521,8 @@ class _ClassScanner:
         if q is not None:
             return self._torch_call(q, value, env, depth)
         name = dotted_name(value.func)
+        if name in self.containers:
+            return self._torch_call(self.containers[name], value, env, depth)
         if name in self.local_classes:
             return {"kind": "class", "ref": name, **self._site_args(value, env, depth)}
         if name is not None and name.split(".")[0] in self.user_imports:
@@ -767,6 +819,13 @@ def extract(module: cst.Module, ctx) -> dict:
     collect(module.body)
     local_names = {d.name.value for d in defs}
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    containers = {}
+    for d in defs:
+        for a in d.bases:
+            q = ctx.table.resolve(a.value) if a.keyword is None else None
+            if q in SEQUENTIAL | MODULE_LIST | MODULE_DICT and not any(
+                    isinstance(st, cst.FunctionDef) and st.name.value == "__init__" for st in _body(d)):
+                containers[d.name.value] = q
     sites = _construction_sites(module, ctx, defs, local_names, user_imports, functions)
     for node in defs:
         ok, layer_base, bases = _is_model_class(node, ctx, known, user_imports)
@@ -774,6 +833,7 @@ def extract(module: cst.Module, ctx) -> dict:
             continue
         known.add(node.name.value)
         scanner = _ClassScanner(ctx, node, local_names, user_imports, functions)
+        scanner.containers = containers
         try:
             scanner.scan()
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
@@ -786,6 +846,8 @@ def extract(module: cst.Module, ctx) -> dict:
         for name, specs in scanner.members.items():
             specs = [_finish(s) for s in specs]
             merged = _choice(specs)
+            if merged is not None and None in specs and merged.get("kind") in ("class", "layer", "choice"):
+                merged = {**merged, "optional": True}  # `self.root = None` on another path (timm's DlaTree)
             if merged is not None and merged.get("passed_in"):
                 passed_in[name] = merged["reason"]  # self.x = x: usually a number, perhaps a module
                 if merged.get("param"):
@@ -929,6 +991,7 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
         if mod.endswith(".__init__"):
             mod = mod[: -len(".__init__")]
         module_files[mod] = rel
+    module_of = {rel: mod for mod, rel in module_files.items()}
 
     def resolve(ref: dict, rel: str) -> str | None:
         if "ref" in ref:
@@ -948,7 +1011,17 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
                 if name in files[crel].get("classes", {}):
                     return f"{crel}:{name}"
         cands = by_name.get(name, [])
-        return cands[0] if len(cands) == 1 else None
+        if len(cands) == 1:
+            return cands[0]
+        # `from timm.layers import PatchEmbed`: a package re-exporting the class of one of its
+        # modules (several modules of the tree define a PatchEmbed; one is in the package)
+        parts = mod.split(".")
+        for k in range(len(parts)):
+            pkg = ".".join(parts[k:])  # pkg.layers, then layers (the tree's root may be the package)
+            inside = [c for c in cands if module_of.get(c.rsplit(":", 1)[0], "").startswith(pkg + ".")]
+            if len(inside) == 1:
+                return inside[0]
+        return None
 
     def fix(spec, rel):
         if not isinstance(spec, dict):
@@ -959,6 +1032,8 @@ def merge(per_file: list[tuple[str, dict]], root: str = "") -> dict:
                 label = spec.get("ref") or f"{spec.get('module')}.{spec.get('name')}"
                 return _unknown(f"{label}(...) is not a model class among the converted files")
             out = {"kind": "class", "class": key}
+            if spec.get("optional"):
+                out["optional"] = True
             if spec.get("args"):
                 out["args"] = {k: fix(v, rel) for k, v in spec["args"].items()}
             return out
@@ -1055,7 +1130,21 @@ NAMING_FIX = "update_parameters_name"
 NAMING_FIX_COMMENT = "# ms-migrate: name parameters by attribute path, as torch does (checkpoints load by name)"
 
 
-def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
+def built_members(node: cst.Assign, me: str) -> set[str]:
+    """`me.x = Block(...)` (or `A(...) if c else B(...)`): members that may hold a module built here."""
+    value = node.value
+    if not (isinstance(value, cst.Call) or (isinstance(value, cst.IfExp) and (
+            isinstance(value.body, cst.Call) or isinstance(value.orelse, cst.Call)))):
+        return set()
+    out = set()
+    for t in node.targets:
+        n = dotted_name(t.target)
+        if n is not None and n.startswith(me + ".") and n.count(".") == 1:
+            out.add(n[len(me) + 1:])
+    return out
+
+
+def naming_fix_signal(node: cst.CSTNode, me: str, built: set | frozenset = frozenset()) -> bool:
     """Does this node, directly in a Cell's ``__init__`` whose first parameter is ``me``, build
     members in a way MindSpore names differently from torch?
 
@@ -1064,13 +1153,26 @@ def naming_fix_signal(node: cst.CSTNode, me: str) -> bool:
     tied parameter or a module bound to two attributes keeps the name of one assignment rather
     than of its first attribute path: ``me.layers.append(...)``, ``me.x += ...``,
     ``me.a.w = me.b.w``, ``me.b = me.a``, ``me.d[k] = ...``; a cell set inside a member
-    (``me.backbone.fc = nn.Linear(...)``) is named without the member's prefix. The converter asks this of each
+    (``me.backbone.fc = nn.Linear(...)``) is named without the member's prefix; a member built here
+    (in ``built``) handed to another constructor (``Block(shared_cpe=me.cpe1)``, timm's CoaT), which
+    stores it: MindSpore names the shared cell's parameters by the last assignment, torch by the
+    first attribute path. The converter asks this of each
     statement during its walk and ends such an ``__init__`` with ``self.update_parameters_name()``,
     which renames every parameter to its first attribute path, as torch's state_dict order has it."""
     if isinstance(node, cst.Call):
         f = node.func
-        return isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
-            and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}"
+        if isinstance(f, cst.Attribute) and f.attr.value in ("append", "extend", "insert", "add_module") \
+                and isinstance(f.value, cst.Attribute) and dotted_name(f.value) == f"{me}.{_attr(f.value)}":
+            return True
+        if built and not (dotted_name(f) or "").startswith(me + "."):
+            for a in node.args:
+                values = [el.value for el in a.value.elements] if isinstance(a.value, (cst.Tuple, cst.List)) \
+                    else [a.value]
+                for v in values:
+                    n = dotted_name(v)
+                    if n is not None and n.startswith(me + ".") and n[len(me) + 1:] in built:
+                        return True
+        return False
     if isinstance(node, cst.AugAssign):
         n = dotted_name(node.target)
         return n is not None and n.startswith(me + ".") and n.count(".") == 1

@@ -13,7 +13,7 @@ import libcst as cst
 
 from .context import FileContext, Untranslated
 from .names import TORCH_ROOTS, dotted_name
-from .param_map import naming_fix_signal
+from .param_map import built_members, naming_fix_signal
 from .transforms import calls, classes, imports, markers, methods, no_grad, parens, runtime, training
 from .transforms.decorators import ReferenceCounter, without_decorators
 from .transforms.narrowing import local_layers, class_name_literal_fix, class_name_source, narrowing_of
@@ -21,13 +21,14 @@ from .transforms.narrowing import local_layers, class_name_literal_fix, class_na
 
 
 class _Scope:
-    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper", "node", "definite")
+    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper", "node", "definite", "built")
 
     def __init__(self, kind: str, name: str, is_cell: bool = False, helper: bool = False):
         self.kind, self.name, self.is_cell = kind, name, is_cell
         self.helper = helper  # a runtime helper's definition (in a file converted a second time)
         self.init_of: str | None = None  # a Cell's __init__: its first parameter (`self`)
         self.naming_fix = False  # that __init__ needs param_map.NAMING_FIX (see naming_fix_signal)
+        self.built: set[str] = set()  # in that __init__: members assigned the result of a call so far
         self.node = None  # a function's FunctionDef
         self.definite: set[str] | None = None  # names it surely binds before any statement runs (lazy)
 
@@ -754,7 +755,9 @@ class Converter(cst.CSTTransformer):
     def _naming_fix_signal(self, node) -> None:
         scope = self.scopes[-1] if self.scopes else None
         if scope is not None and scope.init_of is not None and not scope.naming_fix:
-            scope.naming_fix = naming_fix_signal(node, scope.init_of)
+            scope.naming_fix = naming_fix_signal(node, scope.init_of, scope.built)
+        if scope is not None and scope.init_of is not None and isinstance(node, cst.Assign):
+            scope.built.update(built_members(node, scope.init_of))
 
     def visit_Call(self, node) -> None:
         self._naming_fix_signal(node)

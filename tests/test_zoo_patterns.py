@@ -33,8 +33,11 @@ def convert_folder(tmp_path, name, source):
 
 
 def load(path, name, extra_path=None):
-    if extra_path and str(extra_path) not in sys.path:
+    if extra_path:
+        if str(extra_path) in sys.path:
+            sys.path.remove(str(extra_path))
         sys.path.insert(0, str(extra_path))
+        sys.modules.pop("ms_helpers", None)  # each converted folder has its own helper module
     spec = importlib.util.spec_from_file_location(name, str(path))
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
@@ -525,3 +528,301 @@ def test_container_subclass_with_forward(tmp_path):
     tnet.eval()
     mnet.set_train(False)
     assert not compare(tnet(torch.from_numpy(x)), mnet(mindspore.Tensor(x)), where="eval")
+
+
+# ---- 3. timm's idioms the converted model decides at run time (ckpt --ms-model) -----------------
+SHARED_AND_OPTIONAL = """
+class PosEnc(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+
+    def forward(self, x):
+        return x + self.proj(x)
+
+
+class Root(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * c, c, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, a, b):
+        return self.bn(self.conv(torch.cat([a, b], 1)))
+
+
+class Tree(nn.Module):  # timm's DlaTree: `root` only at the last level (None above it)
+    def __init__(self, levels, c, shared_pos=None):
+        super().__init__()
+        self.pos = shared_pos  # timm's CoaT: one position encoding shared by the blocks of a stage
+        if levels == 1:
+            self.left = nn.Conv2d(c, c, 3, padding=1)
+            self.right = nn.Conv2d(c, c, 3, padding=1)
+            self.root = Root(c)
+        else:
+            self.left = Tree(levels - 1, c, shared_pos)
+            self.right = Tree(levels - 1, c, shared_pos)
+            self.root = None
+
+    def forward(self, x):
+        x = self.pos(x)
+        a = self.left(x)
+        b = self.right(a)
+        return self.root(a, b) if self.root is not None else b
+
+
+class TokenNorm(nn.Module):  # timm's LeViT: BatchNorm1d over the flattened tokens
+    def __init__(self, c):
+        super().__init__()
+        self.linear = nn.Linear(c, c, bias=False)
+        self.bn = nn.BatchNorm1d(c)
+
+    def forward(self, x):
+        x = self.linear(x)
+        return self.bn(x.flatten(0, 1)).reshape_as(x)
+
+
+class Net(nn.Module):
+    def __init__(self, c=4):
+        super().__init__()
+        self.pos = PosEnc(c)
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.tree = Tree(2, c, shared_pos=self.pos)
+        self.tokens = TokenNorm(c)
+        self.head = nn.Linear(c, 5)
+
+    def forward(self, x):
+        x = self.tree(self.stem(x))
+        t = self.tokens(x.flatten(2).transpose(1, 2))
+        return self.head(t.mean(1))
+"""
+
+
+def test_shared_module_and_optional_member_decided_at_run_time(tmp_path):
+    """A module built in __init__ and handed to child constructors (stored there): torch's
+    state_dict has it under every path, MindSpore keeps it once under the first (the converted
+    __init__ renames by attribute path); ckpt --ms-model ties the other names to it. A member that
+    is None in this configuration (the static map has its class) is not asked for. BatchNorm2d and
+    BatchNorm1d over flattened tokens: running statistics after a train-mode forward agree."""
+    import mindspore
+    import torch
+
+    from migrator.checkpoint import convert_checkpoint
+
+    src, dst, out = convert_folder(tmp_path, "shared", SHARED_AND_OPTIONAL)
+    assert "update_parameters_name()" in dst.read_text().split("class Net")[1]
+    tmod = load(src, f"shared_torch_{tmp_path.name}")
+    torch.manual_seed(0)
+    tnet = tmod.Net()
+    randomize(tnet)
+    torch.save(tnet.state_dict(), tmp_path / "n.pth")
+    lines = []
+    plan = convert_checkpoint(str(tmp_path / "n.pth"), str(tmp_path / "n.ckpt"), str(tmp_path / "map.json"),
+                              model="Net", echo=lines.append, ms_model="shared.Net()", ms_path=str(out))
+    printed = "\n".join(lines)
+    tied = {s.torch_name: s.ms_name for s in plan.steps if s.action == "tied"}
+    assert tied["tree.pos.proj.weight"] == "pos.proj.weight" and tied["tree.left.pos.proj.bias"] == "pos.proj.bias", printed
+    assert not [s for s in plan.steps if s.ms_name and s.ms_name.startswith("tree.root.")], printed
+    mmod = load(dst, f"shared_ms_{tmp_path.name}", out)
+    mnet = mmod.Net()
+    assert mindspore.load_param_into_net(mnet, mindspore.load_checkpoint(str(tmp_path / "n.ckpt")),
+                                         strict_load=True) == ([], []), printed
+    x = np.random.default_rng(1).standard_normal((3, 3, 6, 6)).astype(np.float32)
+    tnet.eval()
+    mnet.set_train(False)
+    with torch.no_grad():
+        assert not compare(tnet(torch.from_numpy(x)), mnet(mindspore.Tensor(x)), where="eval")
+        tnet.train()
+        mnet.set_train(True)
+        assert not compare(tnet(torch.from_numpy(x)), mnet(mindspore.Tensor(x)), where="train")
+    ms = {p.name: p.asnumpy() for p in mnet.get_parameters()}
+    for name, t in tnet.state_dict().items():
+        if name.endswith(("running_mean", "running_var")):
+            leaf = "moving_mean" if name.endswith("mean") else "moving_variance"
+            got = ms[name.rsplit(".", 1)[0] + "." + leaf]
+            assert not compare(t, got, where=name), name
+
+
+TUPLE_MEMBERS = """
+def create_head(c, n):  # timm's create_classifier: (pool, fc)
+    return nn.AdaptiveAvgPool2d(1), nn.Linear(c, n)
+
+
+class Net(nn.Module):
+    def __init__(self, c=4, n=3):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, c, 3), nn.BatchNorm2d(c)
+        self.global_pool, self.classifier = create_head(c, n)
+
+    def forward(self, x):
+        x = self.global_pool(self.bn(self.conv(x))).flatten(1)
+        return self.classifier(x)
+"""
+
+
+def test_members_assigned_by_tuple_unpacking_static_map(tmp_path):
+    """`self.pool, self.fc = factory(...)` and `self.a, self.b = A(...), B(...)`: the static map
+    knows the members (the checkpoint's names decide what a factory built); no --ms-model."""
+    _, _, code, printed = round_trip(tmp_path, TUPLE_MEMBERS, "Net", shape=(2, 3, 6, 6))
+    assert "bn.weight -> bn.gamma" in printed and "classifier.weight" in printed, printed
+
+
+OR_DEFAULTS = """
+from functools import partial
+
+
+def get_norm_layer(layer):  # timm's: a class, a partial or a name; None stays None
+    return layer
+
+
+class Block(nn.Module):
+    def __init__(self, dim, norm_layer=None, act_layer=None):
+        super().__init__()
+        norm_layer = norm_layer or nn.LayerNorm
+        act = act_layer or nn.GELU
+        self.norm = norm_layer(dim)
+        self.fc = nn.Linear(dim, dim)
+        self.act = act()
+
+    def forward(self, x):
+        return x + self.act(self.fc(self.norm(x)))
+
+
+class Net(nn.Module):
+    def __init__(self, dim=8, norm_layer=None):
+        super().__init__()
+        norm_layer = get_norm_layer(norm_layer) or partial(nn.LayerNorm, eps=1e-6)
+        self.blocks = nn.Sequential(Block(dim), Block(dim, norm_layer=nn.BatchNorm1d))
+        self.norm = norm_layer(dim)
+
+    def forward(self, x):
+        return self.norm(self.blocks(x))
+"""
+
+
+def test_layer_class_parameter_with_an_or_default_static_map(tmp_path):
+    """`norm_layer = get_norm_layer(norm_layer) or LayerNorm` (timm's ViT family): the static map
+    takes the class after `or` where the construction site passes none, and the site's class where
+    it passes one (BatchNorm1d: gamma, moving_mean), without --ms-model."""
+    _, _, code, printed = round_trip(tmp_path, OR_DEFAULTS, "Net")
+    assert "norm.weight -> norm.gamma" in printed and "blocks.1.norm.running_mean -> blocks.1.norm.moving_mean" in printed, printed
+    assert "blocks.0.norm.weight -> blocks.0.norm.gamma" in printed, printed
+
+
+def test_class_reexported_by_its_package_static_map(tmp_path):
+    """`from pkg.layers import PatchEmbed` (timm imports itself absolutely; timm/layers/__init__.py
+    re-exports it, and other modules define their own PatchEmbed): the static map finds the class
+    in the package's own modules."""
+    import mindspore
+    import torch
+
+    from migrator.checkpoint import convert_checkpoint
+
+    src = tmp_path / "src" / "pkg"
+    files = {
+        "__init__.py": "",
+        "layers/__init__.py": "from .embed import PatchEmbed\n",
+        "layers/embed.py": HEAD + "class PatchEmbed(nn.Module):\n    def __init__(self, c, d):\n        super().__init__()\n"
+                           "        self.proj = nn.Conv2d(c, d, 2, stride=2)\n        self.norm = nn.LayerNorm(d)\n\n"
+                           "    def forward(self, x):\n        return self.norm(self.proj(x).flatten(2).transpose(1, 2))\n",
+        "models/__init__.py": "",
+        "models/other.py": HEAD + "class PatchEmbed(nn.Module):\n    def __init__(self, d):\n        super().__init__()\n"
+                              "        self.bn = nn.BatchNorm1d(d)\n",
+        "models/net.py": HEAD + "from pkg.layers import PatchEmbed\n\n\nclass Net(nn.Module):\n    def __init__(self, d=4):\n"
+                            "        super().__init__()\n        self.patch_embed = PatchEmbed(3, d)\n\n"
+                            "    def forward(self, x):\n        return self.patch_embed(x)\n",
+    }
+    for rel, text in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "migrator", str(src), "-o", str(out / "pkg"), "--param-map",
+                        str(tmp_path / "map.json")], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sys.path.insert(0, str(tmp_path / "src"))
+    try:
+        from pkg.models.net import Net as TorchNet
+
+        tnet = TorchNet()
+    finally:
+        sys.path.remove(str(tmp_path / "src"))
+        for k in [k for k in sys.modules if k == "pkg" or k.startswith("pkg.")]:
+            del sys.modules[k]
+    randomize(tnet)
+    torch.save(tnet.state_dict(), tmp_path / "n.pth")
+    lines = []
+    convert_checkpoint(str(tmp_path / "n.pth"), str(tmp_path / "n.ckpt"), str(tmp_path / "map.json"),
+                       model="models/net.py:Net", echo=lines.append)
+    assert "patch_embed.norm.weight -> patch_embed.norm.gamma" in "\n".join(lines), lines
+    code = ("import sys, numpy as np, mindspore; sys.path.insert(0, '.'); from pkg.models.net import Net; n = Net(); "
+            f"print(mindspore.load_param_into_net(n, mindspore.load_checkpoint({str(tmp_path / 'n.ckpt')!r}), strict_load=True)); "
+            "n.set_train(False); np.save('y.npy', n(mindspore.Tensor(np.load('x.npy'))).asnumpy())")
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.save(out / "x.npy", x)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(out), env=ENV, timeout=300)
+    assert r.returncode == 0 and "([], [])" in r.stdout, r.stdout + r.stderr[-2000:]
+    tnet.eval()
+    assert not compare(tnet(torch.from_numpy(x)), np.load(out / "y.npy"), where="eval")
+
+
+SEQUENTIAL_SUBCLASS = """
+class SequentialTuple(nn.Sequential):  # timm's PiT: a Sequential passing a tuple along
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
+
+
+class Stage(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, xs):
+        x, extra = xs
+        return self.fc(self.norm(x)) + extra, extra
+
+
+class Net(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        stages = [Stage(dim) for _ in range(2)]
+        self.stages = SequentialTuple(*stages)
+        self.bn = nn.BatchNorm1d(dim)
+
+    def forward(self, x):
+        return self.bn(self.stages((x, x * 0.5))[0])
+"""
+
+
+def test_sequential_subclass_static_map(tmp_path):
+    """A Sequential subclass without an __init__ of its own is built as nn.Sequential: the static
+    map numbers its items (it had no member '0')."""
+    _, _, code, printed = round_trip(tmp_path, SEQUENTIAL_SUBCLASS, "Net")
+    assert "stages.1.norm.weight -> stages.1.norm.gamma" in printed, printed
+
+
+def test_member_none_on_a_path_static_map(tmp_path):
+    """`self.root = Root(c)` at the last level, `self.root = None` above it (timm's DlaTree): the
+    static map alone places the checkpoint (nothing of `tree.root` asked for where it is None)."""
+    import torch
+
+    src, dst, out = convert_folder(tmp_path, "optional", SHARED_AND_OPTIONAL.replace(
+        "self.pos = shared_pos", "self.pos = shared_pos or nn.Identity()").replace(
+        "self.tree = Tree(2, c, shared_pos=self.pos)", "self.tree = Tree(2, c)"))
+    tmod = load(src, f"optional_torch_{tmp_path.name}")
+    tnet = tmod.Net()
+    randomize(tnet)
+    plan, path, printed = ckpt(tmp_path, tnet, "Net")
+    assert not isinstance(plan, Exception), printed
+    assert "tree.root" not in printed and "tree.left.root.bn.weight -> tree.left.root.bn.gamma" in printed, printed
+
+
+def test_shared_module_static_map(tmp_path):
+    """The static map alone: a tensor torch saves under several names (one module at several
+    paths) is tied to its first name, as the converted model keeps it."""
+    _, mmod, code, printed = round_trip(tmp_path, SHARED_AND_OPTIONAL.replace(
+        "self.tree = Tree(2, c, shared_pos=self.pos)", "self.tree = Tree(2, c, shared_pos=PosEnc(c))"),
+        "Net", shape=(2, 3, 6, 6), root="Net")
+    assert "tied        tree.left.pos.proj.weight -> tree.pos.proj.weight" in printed, printed

@@ -51,3 +51,23 @@ def torch_full(size, fill_value, *, out=None, dtype=None, layout=None, device=No
         else:
             dtype = mindspore.float32
     return mindspore.ops.full(tuple(size), fill_value, dtype=dtype)
+
+
+def _torch_random(name, sizes, size, generator, out, dtype):
+    _torch_no_out(out, name)
+    if generator is not None:
+        raise NotImplementedError(f"torch.{name}(generator=...): use mindspore.set_seed, or the seed argument of "
+                                  f"mindspore.ops.{name}")
+    return getattr(mindspore.ops, name)(*_torch_shape(sizes, size), dtype=mindspore.float32 if dtype is None else dtype)
+
+
+def torch_randn(*sizes, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
+                requires_grad=False, pin_memory=False):
+    """randn(...) with torch's arguments (float32 unless dtype says otherwise)."""
+    return _torch_random("randn", sizes, size, generator, out, dtype)
+
+
+def torch_rand(*sizes, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
+               requires_grad=False, pin_memory=False):
+    """rand(...) with torch's arguments (float32 unless dtype says otherwise)."""
+    return _torch_random("rand", sizes, size, generator, out, dtype)

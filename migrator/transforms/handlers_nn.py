@@ -148,7 +148,8 @@ def interpolate(ctx, rule, call, receiver):
     """F.interpolate / F.upsample* / nn.Upsample*: torch semantics on MindSpore.
 
     Without scale_factor, ops.interpolate / nn.Upsample agree with torch for every mode but
-    bicubic (not translated). With an integral literal scale_factor in 'nearest' or
+    bicubic, which (like a mode only the run time knows) goes through the helper: torch's cubic
+    convolution as one matrix per axis. With an integral literal scale_factor in 'nearest' or
     'area' mode, ops.interpolate needs a float scale and recompute_scale_factor=True (then the
     same). Any other scale_factor goes through `interpolate_scaled` / `UpsampleScaled`, a helper
     emitted into the output that computes sizes and source coordinates as torch does."""
@@ -160,30 +161,29 @@ def interpolate(ctx, rule, call, receiver):
         align = "None"
     lit_mode = _literal(mode)
     if lit_mode is _NOT_LITERAL:
-        ctx.warn(rule.torch, "mode is not a literal: bicubic differs in MindSpore", call)
+        lit_mode = "bicubic"  # decided at run time: the helper computes every mode as torch does
     elif lit_mode not in ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact"):
         raise Untranslated(f"mode={lit_mode!r} has no MindSpore counterpart")
-    elif lit_mode == "bicubic":
-        raise Untranslated("MindSpore's bicubic interpolation gives different values (about 2e-3 off with "
-                           "align_corners=True, 0.2 with False)")
     layer = not rule.torch.startswith("torch.nn.functional.")
     size, scale = v.get("size", "None"), v.get("scale_factor", "None")
     recompute = v.get("recompute_scale_factor", "None")
     head = "" if layer else f"{v['input']}, "
-    if scale == "None":
+    if scale == "None" and lit_mode != "bicubic":
         target = "mindspore.nn.Upsample" if layer else "mindspore.ops.interpolate"
         parts = [f"size={size}", f"mode={mode}"]
         if align != "None":
             parts.append(f"align_corners={align}")
         return _fill(ctx, f"{target}({head}{', '.join(parts)})", {})
     fscale = _integral_scale(scale)
-    if fscale is not None and lit_mode in ("nearest", "area") and size == "None":
+    if lit_mode == "bicubic":
+        pass  # MindSpore's bicubic computes other values: torch's, in the helper
+    elif fscale is not None and lit_mode in ("nearest", "area") and size == "None":
         target = "mindspore.nn.Upsample" if layer else "mindspore.ops.interpolate"
         return _fill(ctx, f"{target}({head}scale_factor={fscale}, mode={mode}, recompute_scale_factor=True)", {})
     runtime.require(ctx, "interpolate")
     target = "UpsampleScaled" if layer else "interpolate_scaled"
     parts = [f"size={size}"] if size != "None" else []
-    parts += [f"scale_factor={scale}", f"mode={mode}"]
+    parts += ([f"scale_factor={scale}"] if scale != "None" else []) + [f"mode={mode}"]
     if align != "None":
         parts.append(f"align_corners={align}")
     if recompute != "None":
