@@ -21,7 +21,7 @@ from .transforms.narrowing import local_layers, class_name_literal_fix, class_na
 
 
 class _Scope:
-    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper", "node", "definite", "built")
+    __slots__ = ("kind", "is_cell", "name", "init_of", "naming_fix", "helper", "node", "definite", "built", "mode_calls")
 
     def __init__(self, kind: str, name: str, is_cell: bool = False, helper: bool = False):
         self.kind, self.name, self.is_cell = kind, name, is_cell
@@ -31,6 +31,7 @@ class _Scope:
         self.built: set[str] = set()  # in that __init__: members assigned the result of a call so far
         self.node = None  # a function's FunctionDef
         self.definite: set[str] | None = None  # names it surely binds before any statement runs (lazy)
+        self.mode_calls = 0  # in a Cell's __init__: the walk's count of mode-setting calls when it began
 
 
 class Converter(cst.CSTTransformer):
@@ -74,6 +75,7 @@ class Converter(cst.CSTTransformer):
         self.pending_training: set[cst.CSTNode] = set()  # zero_grad()/step() lines not yet consumed
         self.accumulating: set[str] = set()  # optimizers whose gradients go through the runtime buffer
         self.closure_steps: set[str] = set()  # receivers of `x.step(closure)` calls (L-BFGS style)
+        self._mode_calls = 0  # calls of .train()/.eval()/.set_train() seen so far (see _in_training_mode)
         self.grad_attributes: set[str] = set()  # models whose gradients go to their parameters' .grad
         self.grad_optimizers: set[str] = set()  # optimizers stepping with those .grad (runtime/param_grads.py)
         self.scaled: dict[str, str] = {}  # accumulating optimizer -> the GradScaler its backward went through
@@ -490,6 +492,7 @@ class Converter(cst.CSTTransformer):
         if node.name.value == "__init__" and self.scopes and self.scopes[-1].kind == "class" \
                 and self.scopes[-1].is_cell:
             scope.init_of = node.params.params[0].name.value if node.params.params else "self"
+            scope.mode_calls = self._mode_calls
         self.scopes.append(scope)
         self.kinds.push()  # the body sees the module's kinds; parameters shadow them
         methods.bind_parameters(node, self.kinds)
@@ -527,8 +530,8 @@ class Converter(cst.CSTTransformer):
         self.kinds.pop()
         if scope.naming_fix:
             updated_node = _with_naming_fix(original_node, updated_node)
-        if scope.init_of is not None:
-            updated_node = _in_training_mode(original_node, updated_node, scope.init_of)
+        if scope.init_of is not None and self._mode_calls == scope.mode_calls:
+            updated_node = _in_training_mode(updated_node, scope.init_of)
         updated_node = without_decorators(updated_node, self._dropped_decorators)
         if original_node.name.value == "forward" and self.scopes and self.scopes[-1].kind == "class" \
                 and (self.scopes[-1].is_cell or self.scopes[-1].name in self._mixins and len(self.scopes) == 1):
@@ -761,6 +764,8 @@ class Converter(cst.CSTTransformer):
 
     def visit_Call(self, node) -> None:
         self._naming_fix_signal(node)
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in _SETS_MODE:
+            self._mode_calls += 1  # `self.train()` / `.eval()` / `.set_train()` (see _in_training_mode)
         if self.convert_methods:
             self._format_call(node)
         self._call_funcs.add(node.func)
@@ -1272,21 +1277,12 @@ TRAIN_MODE_COMMENT = "# as a torch module, it starts in training mode"
 _SETS_MODE = {"train", "eval", "set_train"}
 
 
-class _SetsMode(cst.CSTVisitor):
-    found = False
-
-    def visit_Call(self, node) -> None:
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value in _SETS_MODE:
-            self.found = True
-
-
-def _in_training_mode(original, updated, me: str):
+def _in_training_mode(updated, me: str):
     """End a Cell's __init__ with `self.set_train(True)`: a torch module is built in training mode
     (Dropout active, BatchNorm on batch statistics) and scripts that never call model.train() rely
-    on it; a MindSpore cell is built in inference mode. Not when the __init__ sets a mode itself."""
-    sets_mode = _SetsMode()
-    original.body.visit(sets_mode)
-    if not isinstance(updated.body, cst.IndentedBlock) or sets_mode.found:
+    on it; a MindSpore cell is built in inference mode. Not when the __init__ sets a mode itself
+    (the conversion's walk counts those calls: the caller checks)."""
+    if not isinstance(updated.body, cst.IndentedBlock):
         return updated
     line = cst.parse_statement(f"{me}.set_train(True)  {TRAIN_MODE_COMMENT}\n")
     return updated.with_changes(body=updated.body.with_changes(body=[*updated.body.body, line]))

@@ -33,7 +33,7 @@ _SIG = parse_signature("outputs, inputs, grad_outputs=None, retain_graph=None, c
 def rewrite(ctx: FileContext, conv, body: list, module: bool = False) -> list:
     """Every `torch.autograd.grad(...)` call in a direct statement of this block (module: the
     module's top level, where every name may be read later)."""
-    if "grad" not in ctx.source:
+    if not _may_call(ctx):
         return body
     out = list(body)
     i = 0
@@ -46,6 +46,17 @@ def rewrite(ctx: FileContext, conv, body: list, module: bool = False) -> list:
                 continue
         i += 1
     return out
+
+
+def _may_call(ctx: FileContext) -> bool:
+    """Whether the file can reach torch.autograd.grad at all: it spells `autograd`, or a name it
+    imports (also through another module of the project) is bound to torch.autograd. Decided once
+    per file: most files never call it, and looking into every statement of every block is costly."""
+    may = getattr(ctx, "_may_call_autograd_grad", None)
+    if may is None:
+        may = "autograd" in ctx.source or any(v.startswith("torch.autograd") for v in ctx.table.aliases.values())
+        ctx._may_call_autograd_grad = may
+    return may
 
 
 def _grad_call(ctx: FileContext, stmt) -> cst.Call | None:
