@@ -79,6 +79,7 @@ class FileContext:
     ordinals: dict = field(default_factory=dict)
     _spelling_counts: dict = field(default_factory=dict)
     current_call: cst.CSTNode | None = None  # the original call a rule is being applied to
+    may_call_autograd_grad: bool | None = None  # decided once per file (transforms/autograd_grad.py)
     _alias_ok: dict[str, bool] = field(default_factory=dict)
 
     # ---- bookkeeping -------------------------------------------------------------------

@@ -68,8 +68,11 @@ class Report:
         c = self.counts()
         parts = [f"{c.get(k)} {k}" for k in ("converted", "unchanged", "no-torch", "error") if c.get(k)]
         notebooks = sum(f.path.endswith(".ipynb") for f in self.files)
-        kinds = [f"{len(self.files) - notebooks} Python files"] * (len(self.files) > notebooks or not notebooks) \
-            + [f"{notebooks} notebook{'s' * (notebooks != 1)}"] * bool(notebooks)
+        kinds = []
+        if len(self.files) > notebooks or not notebooks:
+            kinds.append(f"{len(self.files) - notebooks} Python files")
+        if notebooks:
+            kinds.append(f"{notebooks} notebook" + ("s" if notebooks != 1 else ""))
         lines.append(
             f"ms-migrate: {' and '.join(kinds)} ({', '.join(parts) or 'none'})"
             + (f", {self.copied} other files copied" if self.copied else "")

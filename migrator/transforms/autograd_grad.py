@@ -52,11 +52,10 @@ def _may_call(ctx: FileContext) -> bool:
     """Whether the file can reach torch.autograd.grad at all: it spells `autograd`, or a name it
     imports (also through another module of the project) is bound to torch.autograd. Decided once
     per file: most files never call it, and looking into every statement of every block is costly."""
-    may = getattr(ctx, "_may_call_autograd_grad", None)
-    if may is None:
-        may = "autograd" in ctx.source or any(v.startswith("torch.autograd") for v in ctx.table.aliases.values())
-        ctx._may_call_autograd_grad = may
-    return may
+    if ctx.may_call_autograd_grad is None:
+        ctx.may_call_autograd_grad = "autograd" in ctx.source \
+            or any(v.startswith("torch.autograd") for v in ctx.table.aliases.values())
+    return ctx.may_call_autograd_grad
 
 
 def _grad_call(ctx: FileContext, stmt) -> cst.Call | None:

@@ -139,13 +139,14 @@ def _split_out(rule: Rule, call: cst.Call, receiver) -> tuple[cst.BaseExpression
     translation becomes `ms_out(r, ops.add(x, y))`, which writes in place and returns r)."""
     if receiver is not None or not rule.torch.startswith("torch.") or rule.torch.startswith(_OUT_NAMESPACES):
         return None, call
-    given = [a for a in call.args if a.keyword is not None and a.keyword.value == "out"]
-    if not given or isinstance(given[0].value, cst.Name) and given[0].value.value == "None":
-        return (None, call) if not given else (None, call.with_changes(args=[a for a in call.args if a not in given]))
-    args = [a for a in call.args if a is not given[0]]
+    given = next((a for a in call.args if a.keyword is not None and a.keyword.value == "out"), None)
+    if given is None:
+        return None, call
+    args = [a for a in call.args if a is not given]
     if args:
         args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-    return given[0].value, call.with_changes(args=args)
+    out = None if isinstance(given.value, cst.Name) and given.value.value == "None" else given.value
+    return out, call.with_changes(args=args)  # `out=None` is torch's default: simply dropped
 
 
 def _requires_grad(rule: Rule, call: cst.Call):
